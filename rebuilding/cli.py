@@ -1,0 +1,169 @@
+"""``rebuilding``: the command line for operators and developers."""
+
+import argparse
+import importlib
+import json
+import signal
+import sys
+import threading
+import time
+
+from rebuilding import config
+
+
+def application_class(service: str):
+    from rebuilding.eventstore import ServiceApplication
+
+    if service not in config.SERVICES:
+        raise SystemExit(f"unknown service {service!r}; the services are: {', '.join(config.SERVICES)}")
+    module = importlib.import_module(f"services.{service}.application")
+    return next(
+        value for value in vars(module).values()
+        if isinstance(value, type) and issubclass(value, ServiceApplication) and getattr(value, "name", None) == service
+    )
+
+
+class Progress:
+    """A progress bar on stderr, shown only on a terminal or when asked for."""
+
+    def __init__(self, total: int, label: str, enabled: bool | None = None):
+        self.total, self.label, self.done = max(total, 1), label, 0
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.started = time.monotonic()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.enabled:
+            share = min(self.done / self.total, 1.0)
+            rate = self.done / max(time.monotonic() - self.started, 1e-9)
+            bar = "#" * int(share * 30)
+            sys.stderr.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total} {rate:,.0f}/s")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
+def cmd_token(args) -> None:
+    from rebuilding import auth
+
+    try:
+        print(auth.mint(args.sub, args.role, ambito=args.ambito, ttl_seconds=args.ttl))
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+
+
+def cmd_relay(args) -> None:
+    from rebuilding.relay import Relay
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threads = [
+        threading.Thread(target=Relay(application_class(name)()).run, args=(stop,), name=f"relay-{name}")
+        for name in args.services
+    ]
+    for thread in threads:
+        thread.start()
+    print(f"relaying {', '.join(args.services)}", file=sys.stderr, flush=True)
+    for thread in threads:
+        thread.join()
+
+
+def cmd_audit_events(args) -> None:
+    from rebuilding.eventstore import aggregate_id
+
+    app = application_class(args.service)()
+    subject = str(aggregate_id(args.aggregate, "aggregate")) if args.aggregate else None
+    progress = Progress(app.last_position() - args.after, f"{args.service} events", args.progress)
+    for envelope in app.envelopes(after=args.after, stop=args.until):
+        progress.advance(1)
+        if subject is None or envelope["subject"] == subject:
+            sys.stdout.write(json.dumps(envelope, ensure_ascii=False) + "\n")
+    progress.close()
+
+
+def cmd_audit_rebuild(args) -> None:
+    from rebuilding.views import rebuild
+
+    app = application_class(args.service)()
+    for projection in app.projections:
+        if args.projection and projection.name != args.projection:
+            continue
+        source = app if projection.source == app.name else application_class(projection.source)()
+        progress = Progress(source.last_position(), f"{args.service}.{projection.name}", args.progress)
+        count = rebuild(source, projection, on_progress=progress.advance)
+        progress.close()
+        print(f"{args.service}.{projection.name}: rebuilt from {count} events of {projection.source}")
+
+
+def cmd_dlq(args) -> None:
+    from rebuilding import dlq
+
+    if args.action == "list":
+        for queue, count in dlq.dead_letter_counts():
+            print(f"{queue}\t{count}")
+    elif args.action == "show":
+        for message in dlq.peek(args.queue, args.limit):
+            print(json.dumps(message, ensure_ascii=False))
+    else:
+        print(f"re-drove {dlq.redrive(args.queue)} messages to {args.queue}")
+
+
+def cmd_demo(args) -> None:
+    from rebuilding import demo
+
+    demo.load(args.gateway)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="rebuilding", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+
+    token = commands.add_parser("token", help="mint a bearer token (printed alone on stdout)")
+    token.add_argument("--role", action="append", required=True, help="staff, ambito, participant or auditor")
+    token.add_argument("--sub", required=True, help="who the token is for")
+    token.add_argument("--ambito", help="the Ambito an 'ambito' token is scoped to")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+    token.set_defaults(run=cmd_token)
+
+    relay = commands.add_parser("relay", help="publish services' new events to RabbitMQ")
+    relay.add_argument("services", nargs="+", choices=config.SERVICES)
+    relay.set_defaults(run=cmd_relay)
+
+    audit = commands.add_parser("audit", help="replay the event history").add_subparsers(dest="what", required=True)
+    events = audit.add_parser("events", help="print a service's events in order, as JSON lines")
+    events.add_argument("service", choices=config.SERVICES)
+    events.add_argument("--aggregate", help="only the events of this aggregate id")
+    events.add_argument("--after", type=int, default=0, help="start after this log position")
+    events.add_argument("--until", type=int, help="stop at this log position")
+    events.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
+    events.set_defaults(run=cmd_audit_events)
+    rebuild = audit.add_parser("rebuild", help="rebuild a service's read models from its events")
+    rebuild.add_argument("service", choices=config.SERVICES)
+    rebuild.add_argument("--projection", help="only this read model")
+    rebuild.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
+    rebuild.set_defaults(run=cmd_audit_rebuild)
+
+    dead = commands.add_parser("dlq", help="inspect and re-drive dead-lettered messages")
+    dead.add_argument("action", choices=["list", "show", "redrive"])
+    dead.add_argument("queue", nargs="?", help="a subscriber's queue (not its .dead-letter queue)")
+    dead.add_argument("--limit", type=int, default=20)
+    dead.set_defaults(run=cmd_dlq)
+
+    demo = commands.add_parser("demo", help="load the demo data through the gateway (labelled DEMO)")
+    demo.add_argument("--gateway", default=None, help="the gateway's base URL")
+    demo.set_defaults(run=cmd_demo)
+    return root
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
+    if args.command == "dlq" and args.action != "list" and not args.queue:
+        raise SystemExit("dlq show and dlq redrive need a queue")
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()

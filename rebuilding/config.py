@@ -1,0 +1,97 @@
+"""Settings from the environment, with defaults that work on a developer's machine."""
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+SERVICES = ("registry", "labs", "surveys", "toolkit")
+"""The domain services, each with its own event store in its own schema."""
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+def database_url() -> str:
+    return _env("REBUILDING_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/rebuilding")
+
+
+def amqp_uri() -> str:
+    return _env("REBUILDING_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def gateway_address() -> str:
+    return _env("REBUILDING_GATEWAY_ADDRESS", "127.0.0.1:8000")
+
+
+def state_dir() -> Path:
+    """Where local state lives: the development signing key, pid files, logs, mail."""
+    return Path(_env("REBUILDING_STATE_DIR", str(Path.cwd() / "var")))
+
+
+def poll_interval() -> float:
+    """Seconds a relay or projector waits before looking again at an idle log."""
+    return float(_env("REBUILDING_POLL_INTERVAL", "0.05"))
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    @classmethod
+    def from_url(cls, url: str) -> "DatabaseSettings":
+        parts = urlsplit(url)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"REBUILDING_DATABASE_URL must be a postgresql:// URL, not {url!r}")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
+            dbname=parts.path.lstrip("/") or "rebuilding",
+        )
+
+    def conninfo(self, dbname: str | None = None) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password or None,
+            dbname=dbname or self.dbname,
+        )
+
+
+def database() -> DatabaseSettings:
+    return DatabaseSettings.from_url(database_url())
+
+
+def jwt_secret() -> str:
+    """The key that signs bearer tokens.
+
+    Production sets REBUILDING_JWT_SECRET. Without it, a random key is made once
+    and kept in the state directory, so the CLI and the gateway on one machine agree.
+    """
+    configured = os.environ.get("REBUILDING_JWT_SECRET")
+    if configured:
+        return configured
+    path = state_dir() / "jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        candidate = path.with_suffix(f".{os.getpid()}")
+        candidate.write_text(secrets.token_urlsafe(48))
+        candidate.chmod(0o600)
+        try:
+            os.link(candidate, path)  # atomic: the first process to get here wins
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
+    return path.read_text().strip()

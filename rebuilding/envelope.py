@@ -1,0 +1,88 @@
+"""The public form of a domain event: a CloudEvents 1.0 envelope in JSON.
+
+The same envelope is published to RabbitMQ, printed by the audit tools and fed
+to every projection, so all of them see the events exactly as subscribers do.
+"""
+
+import dataclasses
+import enum
+import re
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+Envelope = dict[str, Any]
+
+TYPE_PREFIX = "it.anci.rebuilding"
+SPECVERSION = "1.0"
+_EVENT_ID_NAMESPACE = uuid.UUID("8f5b6c1e-5d0e-4b8a-9d55-3a7f0c2e9b41")
+_INTERNAL_ATTRIBUTES = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def event_names(event: object) -> tuple[str, str]:
+    """``Lab.EnrolmentConfirmed`` → ``("lab", "enrolment_confirmed")``."""
+    aggregate, _, name = type(event).__qualname__.rpartition(".")
+    return snake_case(aggregate.rpartition(".")[2]), snake_case(name)
+
+
+def event_id(originator_id: uuid.UUID, originator_version: int) -> str:
+    """Stable across re-publication, so subscribers can drop duplicates by id."""
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{originator_id}:{originator_version}"))
+
+
+def plain(value: Any) -> Any:
+    """Domain values as JSON values."""
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (uuid.UUID, Decimal)):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return plain(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(plain(v) for v in value)
+    raise TypeError(f"{type(value).__name__} has no JSON form")
+
+
+def to_envelope(service: str, position: int, event: Any) -> Envelope:
+    aggregate, name = event_names(event)
+    version = getattr(type(event), "class_version", 1)
+    return {
+        "specversion": SPECVERSION,
+        "id": event_id(event.originator_id, event.originator_version),
+        "source": f"/rebuilding/{service}",
+        "type": f"{TYPE_PREFIX}.{service}.{aggregate}.{name}.v{version}",
+        "subject": str(event.originator_id),
+        "time": event.timestamp.isoformat(),
+        "datacontenttype": "application/json",
+        "dataschema": f"/contracts/events/{service}/{aggregate}.{name}.v{version}.schema.json",
+        "position": position,
+        "aggregateversion": event.originator_version,
+        "data": {k: plain(v) for k, v in vars(event).items() if k not in _INTERNAL_ATTRIBUTES},
+    }
+
+
+def routing_key(envelope: Envelope) -> str:
+    """``<service>.<aggregate>.<event>``, as bound by subscribers."""
+    return ".".join(envelope["type"].split(".")[-4:-1])
+
+
+def event_key(envelope: Envelope) -> str:
+    """``<aggregate>.<event>``, without the service."""
+    return ".".join(envelope["type"].split(".")[-3:-1])
+
+
+def source_service(envelope: Envelope) -> str:
+    return envelope["source"].rpartition("/")[2]

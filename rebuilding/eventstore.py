@@ -1,0 +1,129 @@
+"""Each service's event store: an eventsourcing Application in the service's own schema."""
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from uuid import UUID
+from typing import ClassVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Notification
+
+from rebuilding import config, db
+from rebuilding.errors import NotFound
+from rebuilding.envelope import Envelope, to_envelope
+from rebuilding.views import Checkpoint
+
+IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+"""Environment for an application kept in memory: for pure, fast tests only."""
+
+
+def aggregate_id(value: str | UUID, what: str) -> UUID:
+    """The id of an aggregate named in a request; one that is not a UUID names nothing."""
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        raise NotFound(f"no {what} {value}") from None
+
+
+def postgres_env(schema: str) -> dict[str, str]:
+    settings = config.database()
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_HOST": settings.host,
+        "POSTGRES_PORT": str(settings.port),
+        "POSTGRES_USER": settings.user,
+        "POSTGRES_PASSWORD": settings.password,
+        "POSTGRES_DBNAME": settings.dbname,
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": "10",
+        "CREATE_TABLE": "y",
+    }
+
+
+class RelayCheckpoint(Checkpoint):
+    """How far the relay has published this service's log."""
+
+    name = "relay"
+
+
+class ServiceApplication(Application):
+    """A service's application, persisted in PostgreSQL under the schema ``name``.
+
+    Subclasses set ``name`` (the service's name) and ``projection_classes``: the
+    read models kept from this log or from the logs of services upstream.
+    """
+
+    name: ClassVar[str]
+    projection_classes: ClassVar[tuple[type, ...]] = ()
+
+    def __init__(self, env: dict[str, str] | None = None):
+        env = dict(env or {})
+        self.in_memory = env.get("PERSISTENCE_MODULE") == IN_MEMORY["PERSISTENCE_MODULE"]
+        if not self.in_memory:
+            db.ensure_database()
+            db.ensure_schema(self.name)
+            env = {**postgres_env(self.name), **env}
+        super().__init__(env=env)
+        if not self.in_memory:
+            datastore = self.recorder.datastore
+            self.relay_checkpoint = RelayCheckpoint(datastore)
+            self.projections = tuple(cls(datastore) for cls in self.projection_classes)
+        else:
+            self.projections = ()
+
+    def change(self, aggregate_id: UUID, command: Callable, attempts: int = 50):
+        """Load an aggregate, run ``command`` on it and save, retrying on a concurrent save.
+
+        Two instances that change one aggregate at once both try to write the
+        same version; the database refuses the second, which reloads and decides
+        again. This is what keeps a full lab from taking one more person.
+        """
+        for attempt in range(attempts):
+            try:
+                aggregate = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                raise NotFound(f"no {self.name} record {aggregate_id}") from None
+            result = command(aggregate)
+            try:
+                self.save(aggregate)
+                return result
+            except IntegrityError:
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise IntegrityError(f"{aggregate_id} kept changing under {attempts} attempts")
+
+    def projection(self, cls: type) -> "object":
+        return next(p for p in self.projections if isinstance(p, cls))
+
+    def status(self) -> dict:
+        """Positions in this service's log and how far its followers lag behind."""
+        last = self.last_position()
+        relayed = self.relay_checkpoint.position(self.name)
+        return {
+            "service": self.name,
+            "status": "ok",
+            "events": last,
+            "relay": {"position": relayed, "lag": last - relayed},
+            "projections": {
+                p.name: {"source": p.source, "position": p.position(p.source)}
+                | ({"lag": last - p.position(p.source)} if p.source == self.name else {})
+                for p in self.projections
+            },
+        }
+
+    def last_position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+    def notifications(self, after: int = 0, stop: int | None = None, batch: int = 1000) -> Iterator[Notification]:
+        """The notification log from ``after`` (exclusive) to ``stop`` (inclusive), in order."""
+        while True:
+            page = self.recorder.select_notifications(after, batch, stop=stop, inclusive_of_start=False)
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].id
+
+    def envelopes(self, after: int = 0, stop: int | None = None, batch: int = 1000) -> Iterator[Envelope]:
+        """The log as the platform publishes it: one CloudEvents envelope per event."""
+        for notification in self.notifications(after, stop, batch):
+            yield to_envelope(self.name, notification.id, self.mapper.to_domain_event(notification))

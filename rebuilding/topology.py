@@ -1,0 +1,64 @@
+"""Names and arguments of the platform's RabbitMQ exchanges and queues.
+
+Every declaration goes through here, so the relay, the subscribers, the operator
+tools and the docs agree on one topology.
+"""
+
+from kombu import Exchange, Queue, binding
+
+EXCHANGE_PREFIX = "rebuilding"
+DEAD_LETTER_EXCHANGE = "rebuilding.dead-letter"
+MAX_DELIVERIES = 5
+"""How many times a consumer tries a message before it is dead-lettered."""
+
+
+def service_exchange(service: str) -> str:
+    """The durable topic exchange where a service's relay publishes its events."""
+    return f"{EXCHANGE_PREFIX}.{service}"
+
+
+def subscriber_queue(service: str, method: str) -> str:
+    """The queue of one subscribing method of one service."""
+    return f"{EXCHANGE_PREFIX}.{service}.{method}"
+
+
+def dead_letter_queue(queue: str) -> str:
+    return f"{queue}.dead-letter"
+
+
+def consumer_queue_arguments(queue: str, max_deliveries: int = MAX_DELIVERIES) -> dict:
+    """A quorum queue: replicated on a cluster, ordered, and with bounded redelivery.
+
+    One consumer at a time keeps upstream order; a message that fails
+    ``max_deliveries`` times moves, at least once, to the queue's dead-letter queue.
+    """
+    return {
+        "x-queue-type": "quorum",
+        "x-single-active-consumer": True,
+        "x-delivery-limit": max_deliveries,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": queue,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
+def consumer_queue(queue: str, source: str, routing_keys, max_deliveries: int = MAX_DELIVERIES) -> Queue:
+    """A subscriber's queue, bound to ``source``'s exchange by ``routing_keys``."""
+    exchange = Exchange(service_exchange(source), type="topic", durable=True)
+    return Queue(
+        queue,
+        bindings=[binding(exchange, routing_key=key) for key in routing_keys],
+        durable=True,
+        queue_arguments=consumer_queue_arguments(queue, max_deliveries),
+    )
+
+
+def dead_letters_of(queue: str) -> Queue:
+    return Queue(
+        dead_letter_queue(queue),
+        exchange=Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True),
+        routing_key=queue,
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum"},
+    )

@@ -1,0 +1,156 @@
+"""Read models and checkpoints, kept beside their positions in one transaction.
+
+A ``Checkpoint`` is an eventsourcing tracking recorder with one extra rule: each
+step runs in a PostgreSQL transaction that holds an advisory lock named after the
+checkpoint, so several instances of a service can follow the same log without
+applying an event twice, and an operator's rebuild can run while they do.
+"""
+
+import re
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import ClassVar
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg import Cursor
+from psycopg.sql import SQL, Identifier
+
+from rebuilding.envelope import Envelope, event_key
+
+
+_TABLE_NAME = re.compile(r"CREATE TABLE (?:IF NOT EXISTS )?\{schema\}\.(\w+)")
+
+
+@dataclass
+class Step:
+    """One transaction of a checkpoint: what was done before, and where it ends now."""
+
+    cursor: Cursor
+    checkpoint: "Checkpoint"
+    upstream: str
+    last: int
+
+    def advance(self, position: int) -> None:
+        if position > self.last:
+            self.checkpoint._insert_tracking(self.cursor, Tracking(self.upstream, position))
+            self.last = position
+
+
+class Checkpoint(PostgresTrackingRecorder):
+    name: ClassVar[str]
+
+    def __init__(self, datastore: PostgresDatastore):
+        super().__init__(datastore, tracking_table_name=f"{self.name}_tracking")
+        self.sql_create_statements.extend(self.read_model_ddl())
+        self.create_table()
+
+    def read_model_ddl(self) -> list[SQL]:
+        return []
+
+    @contextmanager
+    def step(self, upstream: str) -> Iterator[Step]:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))",
+                (f"{self.datastore.schema}.{self.name}",),
+            )
+            yield Step(cursor, self, upstream, self._max_tracking_id(upstream, cursor) or 0)
+
+    def position(self, upstream: str) -> int:
+        return self.max_tracking_id(upstream) or 0
+
+    def forget(self, cursor: Cursor, upstream: str) -> None:
+        cursor.execute(
+            SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
+                Identifier(self.datastore.schema), Identifier(self.tracking_table_name)
+            ),
+            (upstream,),
+        )
+
+
+class Projection(Checkpoint):
+    """A read model built from one service's events.
+
+    Subclasses name their ``source`` log, list their ``tables`` (DDL with a
+    ``{schema}`` placeholder) and define ``on_<aggregate>_<event>(cursor, envelope)``
+    for the events they care about; the rest are passed over.
+    """
+
+    source: ClassVar[str]
+    tables: ClassVar[tuple[str, ...]] = ()
+
+    def read_model_ddl(self) -> list[SQL]:
+        return [SQL(ddl.replace("{schema}", self._schema_sql())) for ddl in self.tables]
+
+    def _schema_sql(self) -> str:
+        return Identifier(self.datastore.schema).as_string(None)
+
+    def apply(self, step: Step, envelopes: Iterable[Envelope]) -> int:
+        """Apply the envelopes past the step's position; return how many were new."""
+        applied, last = 0, step.last
+        for envelope in envelopes:
+            if envelope["position"] <= last:
+                continue  # seen already: a redelivery or a replay
+            handler = getattr(self, "on_" + event_key(envelope).replace(".", "_"), None)
+            if handler is not None:
+                handler(step.cursor, envelope)
+            last = envelope["position"]
+            applied += 1
+        step.advance(last)
+        return applied
+
+    def receive(self, envelope: Envelope) -> bool:
+        """Apply one delivered event exactly once; False if it was a duplicate."""
+        with self.step(self.source) as step:
+            return self.apply(step, [envelope]) == 1
+
+    def reset(self, cursor: Cursor) -> None:
+        """Empty the read model and forget its position, in the caller's transaction."""
+        for table in self.table_names():
+            cursor.execute(SQL("TRUNCATE {}.{}").format(Identifier(self.datastore.schema), Identifier(table)))
+        self.forget(cursor, self.source)
+
+    def table_names(self) -> list[str]:
+        return [m.group(1) for ddl in self.tables for m in _TABLE_NAME.finditer(ddl)]
+
+    def execute(self, cursor: Cursor, statement: str, params: Iterable = ()) -> None:
+        """Run a statement in a step; ``{schema}`` names this service's schema."""
+        cursor.execute(statement.replace("{schema}", self._schema_sql()), tuple(params))
+
+    def query(self, statement: str, params: Iterable = ()) -> list[dict]:
+        """Rows of a read-model query; ``{schema}`` in the statement names this service's schema."""
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(statement.replace("{schema}", self._schema_sql()), tuple(params))
+            return list(cursor.fetchall())
+
+
+def chunks(iterable: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(iterable)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def catch_up(app, projection: Projection, batch: int = 1000) -> int:
+    """Apply the next batch of ``app``'s events to ``projection``; return how many."""
+    with projection.step(app.name) as step:
+        return projection.apply(step, islice(app.envelopes(after=step.last, batch=batch), batch))
+
+
+def rebuild(app, projection: Projection, on_progress=None) -> int:
+    """Rebuild ``projection`` from the whole of ``app``'s log, in one transaction.
+
+    Readers see the old read model until the new one is committed, and the
+    advisory lock holds running projectors back until then.
+    """
+    with projection.step(app.name) as step:
+        projection.reset(step.cursor)
+        step.last = 0
+        total = 0
+        for chunk in chunks(app.envelopes(), 1000):
+            total += projection.apply(step, chunk)
+            if on_progress:
+                on_progress(len(chunk))
+        return total

@@ -1,0 +1,177 @@
+"""How the gateway declares its routes: one decorator that authenticates, validates,
+calls the handler, turns every error into a JSON answer and documents the route in OpenAPI.
+"""
+
+import functools
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+
+import eventlet
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from nameko.exceptions import RemoteError
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from rebuilding import auth
+from rebuilding.errors import DomainError
+from rebuilding.schemas import validated
+
+log = logging.getLogger(__name__)
+
+PUBLIC = None
+ANY_ROLE = auth.ROLES
+RPC_TIMEOUT = 15.0
+
+
+class Unavailable(DomainError):
+    status = 503
+    code = "unavailable"
+
+
+class BadJson(DomainError):
+    status = 400
+    code = "invalid"
+
+
+def json_response(payload, status: int = 200, headers=None) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), status=status, headers=headers, mimetype="application/json")
+
+
+def error_response(status: int, code: str, message: str, details=None) -> Response:
+    body = {"error": code, "message": message}
+    if details:
+        body["details"] = details
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return json_response(body, status, headers)
+
+
+def call(method, *args, timeout: float = RPC_TIMEOUT, **kwargs):
+    """An RPC that gives up after ``timeout`` seconds instead of hanging the request."""
+    reply = method.call_async(*args, **kwargs)
+    with eventlet.Timeout(timeout, False):
+        return reply.result()
+    raise Unavailable(f"{method.service_name} did not answer in {timeout:g} s")
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    roles: tuple | None
+    body: object = None
+    query: object = None
+    response: object = None
+    status: int = 200
+    produces: str = "application/json"
+    extra_responses: dict = field(default_factory=dict)
+
+
+class Api:
+    def __init__(self, title: str, version: str, description: str = ""):
+        self.title, self.version, self.description = title, version, description
+        self.operations: list[Operation] = []
+
+    def route(self, method, path, *, summary, tag, roles=ANY_ROLE, body=None, query=None, response=None,
+              status=200, produces="application/json", responses=None):
+        """Declare ``METHOD path`` (OpenAPI syntax: ``/labs/{lab_id}``).
+
+        The handler is called as ``handler(self, request, principal, body, query, **path)``
+        and returns a JSON-able value, or a ``Response`` of its own.
+        """
+        operation = Operation(method, path, summary, tag, tuple(roles) if roles else None,
+                              body, query, response, status, produces, responses or {})
+        self.operations.append(operation)
+
+        def decorator(handler):
+            @functools.wraps(handler)
+            def endpoint(service, request, **path_params):
+                return self._respond(service, handler, operation, request, path_params)
+
+            return http(method, re.sub(r"\{(\w+)\}", r"<\1>", path))(endpoint)
+
+        return decorator
+
+    def _respond(self, service, handler, operation, request, path_params):
+        try:
+            principal = None
+            if operation.roles is not PUBLIC:
+                principal = auth.verify(request.headers.get("Authorization"))
+                principal.require_any(operation.roles)
+            body = validated(operation.body(), self._json_body(request)) if operation.body else None
+            query = validated(operation.query(), request.args.to_dict(flat=True)) if operation.query else None
+            result = handler(service, request, principal, body, query, **path_params)
+        except DomainError as error:
+            return error_response(error.status, error.code, error.message, error.details)
+        except RemoteError as error:
+            log.error("%s %s: remote %s: %s", operation.method, operation.path, error.exc_type, error.value)
+            return error_response(500, "internal", "a service failed; the error is logged")
+        except Exception:
+            log.exception("%s %s failed", operation.method, operation.path)
+            return error_response(500, "internal", "the gateway failed; the error is logged")
+        if isinstance(result, Response):
+            return result
+        return json_response(result, operation.status)
+
+    @staticmethod
+    def _json_body(request):
+        if not request.get_data():
+            return {}
+        try:
+            return json.loads(request.get_data())
+        except ValueError:
+            raise BadJson("the body is not valid JSON") from None
+
+    def spec(self) -> dict:
+        spec = APISpec(
+            title=self.title, version=self.version, openapi_version="3.0.3",
+            info={"description": self.description}, plugins=[MarshmallowPlugin()],
+        )
+        spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+        spec.components.schema("Error", {
+            "type": "object", "required": ["error", "message"],
+            "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {"type": "object"}},
+        })
+        paths: dict[str, dict] = {}
+        for op in self.operations:
+            paths.setdefault(op.path, {})[op.method.lower()] = self._operation_spec(op)
+        for path, operations in paths.items():
+            spec.path(path=path, operations=operations)
+        return spec.to_dict()
+
+    def _operation_spec(self, op: Operation) -> dict:
+        error = {"content": {"application/json": {"schema": "Error"}}}
+        success = {"description": "OK"}
+        if op.produces == "application/json" and op.response is not None:
+            success["content"] = {"application/json": {"schema": op.response}}
+        elif op.produces != "application/json":
+            success["content"] = {op.produces: {"schema": {"type": "string", "format": "binary"}}}
+        responses = {str(op.status): success, "400": {"description": "Invalid input", **error}}
+        responses.update({str(k): {"description": v, **error} for k, v in op.extra_responses.items()})
+        spec = {"summary": op.summary, "tags": [op.tag], "responses": responses}
+        params = [{"in": "path", "name": n, "required": True, "schema": {"type": "string"}}
+                  for n in re.findall(r"\{(\w+)\}", op.path)]
+        if op.query:
+            params.append({"in": "query", "schema": op.query})
+        if params:
+            spec["parameters"] = params
+        if op.body:
+            spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
+        if op.roles is not PUBLIC:
+            spec["security"] = [{"bearer": []}]
+            spec["description"] = "Roles: " + ", ".join(op.roles)
+            responses["401"] = {"description": "No valid bearer token", **error}
+            responses["403"] = {"description": "The token's roles do not allow this", **error}
+        return spec
+
+
+api = Api(
+    "Rebuilding",
+    "1.0.0",
+    "The HTTP API of ANCI Lombardia's Rebuilding programme: registry, labs, surveys and toolkit. "
+    "Every endpoint but /health, /openapi.json and /docs needs a bearer token.",
+)

@@ -1,0 +1,66 @@
+"""The gateway's own routes: health, the OpenAPI document, the API page, and JSON 404s."""
+
+import html
+
+from nameko.rpc import RpcProxy
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from rebuilding import config
+from rebuilding.errors import DomainError
+from services.gateway import schemas
+from services.gateway.api import PUBLIC, api, call, error_response, json_response
+
+HEALTH_TIMEOUT = 3.0
+
+
+class PlatformRoutes:
+    registry = RpcProxy("registry")
+    labs = RpcProxy("labs")
+    surveys = RpcProxy("surveys")
+    toolkit = RpcProxy("toolkit")
+
+    @api.route("GET", "/health", summary="Health of the gateway and of each service, with relay lag",
+               tag="platform", roles=PUBLIC, response=schemas.Health, responses={503: "A service is down"})
+    def health(self, request, principal, body, query):
+        services = {}
+        for name in config.SERVICES:
+            try:
+                services[name] = call(getattr(self, name).health, timeout=HEALTH_TIMEOUT)
+            except DomainError as error:
+                services[name] = {"service": name, "status": "down", "message": error.message}
+        healthy = all(s["status"] == "ok" for s in services.values())
+        payload = {"status": "ok" if healthy else "degraded", "gateway": "ok", "services": services}
+        return json_response(payload, 200 if healthy else 503)
+
+    @api.route("GET", "/openapi.json", summary="This API, as an OpenAPI 3 document", tag="platform", roles=PUBLIC)
+    def openapi(self, request, principal, body, query):
+        return api.spec()
+
+    @api.route("GET", "/docs", summary="This API, as a page to read", tag="platform", roles=PUBLIC,
+               produces="text/html")
+    def docs(self, request, principal, body, query):
+        return html_page(api.spec())
+
+    @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
+    def no_route(self, request, path):
+        return error_response(404, "not_found", f"no route for {request.method} /{path}")
+
+
+def html_page(spec: dict) -> Response:
+    rows = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(op.get('summary', ''))}</td><td>{html.escape(op.get('description', 'public'))}</td></tr>"
+            )
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{html.escape(spec['info']['title'])} API</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}</style>
+</head><body><h1>{html.escape(spec['info']['title'])} API {html.escape(spec['info']['version'])}</h1>
+<p>{html.escape(spec['info'].get('description', ''))}</p>
+<p>The machine-readable document is at <a href="/openapi.json">/openapi.json</a>.</p>
+<table><tr><th>Method</th><th>Path</th><th>What it does</th><th>Who may call it</th></tr>
+{''.join(rows)}</table></body></html>"""
+    return Response(page, mimetype="text/html")

@@ -1,0 +1,5 @@
+from rebuilding.eventstore import ServiceApplication
+
+
+class ToolkitApplication(ServiceApplication):
+    name = "toolkit"

@@ -1,0 +1,73 @@
+"""Helpers for the integration and end-to-end tests."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from rebuilding import auth
+
+
+def eventually(check, timeout: float = 15.0, interval: float = 0.05):
+    """Call ``check`` until it returns a truthy value or stops raising AssertionError."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{getattr(check, '__name__', 'condition')} never held in {timeout} s")
+        time.sleep(interval)
+
+
+class Gateway:
+    """A client of the gateway's HTTP API, holding one bearer token."""
+
+    def __init__(self, base_url: str, token: str | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def as_role(cls, base_url, role, sub="test-user", ambito=None):
+        return cls(base_url, auth.mint(sub, [role], ambito=ambito))
+
+    def request(self, method, path, **kwargs):
+        return self.session.request(method, self.base_url + path, timeout=30, **kwargs)
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, json=None, **kwargs):
+        return self.request("POST", path, json=json, **kwargs)
+
+
+class RelayProcess:
+    """``rebuilding relay`` for some services, in a process of its own, as deployed."""
+
+    def __init__(self, *services):
+        self.services = services
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rebuilding.cli", "relay", *self.services],
+            env=os.environ.copy(), stderr=subprocess.PIPE,
+        )
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        self.process.send_signal(sig)
+        self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.kill(signal.SIGTERM)
