@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 STATE=${REBUILDING_STATE_DIR:-$PWD/var}
 export REBUILDING_STATE_DIR=$STATE
+export PYTHONWARNINGS=${PYTHONWARNINGS:-ignore::DeprecationWarning}
 mkdir -p "$STATE/run" "$STATE/log"
 gateway=http://${REBUILDING_GATEWAY_ADDRESS:-127.0.0.1:8000}
 
@@ -22,12 +23,20 @@ start() {  # name, command...
 
 "$BIN/python" -c "from rebuilding import db; db.ensure_database()"
 for service in registry labs surveys toolkit; do
-  start "$service" "$BIN/nameko" run --config deploy/nameko.yaml "services.$service.service"
+  start "$service" "$BIN/nameko" run --config deploy/nameko.yaml "services.$service.service:${service^}Service"
   start "relay-$service" "$BIN/rebuilding" relay "$service"
 done
-start gateway "$BIN/nameko" run --config deploy/nameko.yaml services.gateway.service
+start gateway "$BIN/nameko" run --config deploy/nameko.yaml services.gateway.service:GatewayService
 
 for _ in $(seq 1 120); do
+  for pidfile in "$STATE"/run/*.pid; do
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      name=$(basename "$pidfile" .pid)
+      echo "up: $name stopped; the end of its log:" >&2
+      tail -n 20 "$STATE/log/$name.log" >&2
+      exit 1
+    fi
+  done
   if "$BIN/python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)' "$gateway/health" 2>/dev/null; then
     "$BIN/rebuilding" demo --gateway "$gateway"
     echo "up: the platform is running at $gateway (API page: $gateway/docs)" >&2
