@@ -1,8 +1,10 @@
 """Each service's event store: an eventsourcing Application in the service's own schema."""
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from uuid import UUID
 from typing import ClassVar
 
@@ -41,6 +43,30 @@ def postgres_env(schema: str) -> dict[str, str]:
     }
 
 
+class KeyedLocks:
+    """One lock per key, kept only while someone holds or waits for it."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._locks: dict = {}
+
+    @contextmanager
+    def hold(self, key):
+        with self._guard:
+            lock, users = self._locks.get(key, (threading.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]
+                else:
+                    self._locks[key] = (lock, users - 1)
+
+
 class RelayCheckpoint(Checkpoint):
     """How far the relay has published this service's log."""
 
@@ -65,6 +91,7 @@ class ServiceApplication(Application):
             db.ensure_schema(self.name)
             env = {**postgres_env(self.name), **env}
         super().__init__(env=env)
+        self._locks = KeyedLocks()
         if not self.in_memory:
             datastore = self.recorder.datastore
             self.relay_checkpoint = RelayCheckpoint(datastore)
@@ -72,24 +99,26 @@ class ServiceApplication(Application):
         else:
             self.projections = ()
 
-    def change(self, aggregate_id: UUID, command: Callable, attempts: int = 50):
+    def change(self, aggregate_id: UUID, command: Callable, attempts: int = 20):
         """Load an aggregate, run ``command`` on it and save, retrying on a concurrent save.
 
-        Two instances that change one aggregate at once both try to write the
-        same version; the database refuses the second, which reloads and decides
-        again. This is what keeps a full lab from taking one more person.
+        Within one instance, changes to one aggregate queue behind a lock. Across
+        instances, two that change one aggregate at once both try to write the same
+        version; the database refuses the second, which reloads and decides again.
+        This is what keeps a full lab from taking one more person.
         """
-        for attempt in range(attempts):
-            try:
-                aggregate = self.repository.get(aggregate_id)
-            except AggregateNotFoundError:
-                raise NotFound(f"no {self.name} record {aggregate_id}") from None
-            result = command(aggregate)
-            try:
-                self.save(aggregate)
-                return result
-            except IntegrityError:
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        with self._locks.hold(aggregate_id):
+            for attempt in range(attempts):
+                try:
+                    aggregate = self.repository.get(aggregate_id)
+                except AggregateNotFoundError:
+                    raise NotFound(f"no {self.name} record {aggregate_id}") from None
+                result = command(aggregate)
+                try:
+                    self.save(aggregate)
+                    return result
+                except IntegrityError:
+                    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
         raise IntegrityError(f"{aggregate_id} kept changing under {attempts} attempts")
 
     def projection(self, cls: type) -> "object":

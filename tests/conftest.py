@@ -8,7 +8,14 @@ import os  # noqa: E402
 import socket  # noqa: E402
 import uuid  # noqa: E402
 
-os.environ.setdefault("REBUILDING_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/rebuilding_test")
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+from urllib.parse import quote  # noqa: E402
+
+# Each test run gets a database and, where rabbitmqctl is at hand, a RabbitMQ vhost
+# of its own, so that runs on one machine cannot see each other's events or queues.
+RUN = f"rebuilding_test_{os.getpid()}"
+os.environ.setdefault("REBUILDING_DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/{RUN}")
 os.environ.setdefault("REBUILDING_POLL_INTERVAL", "0.02")
 
 import pika  # noqa: E402
@@ -25,19 +32,40 @@ def state_dir(tmp_path_factory):
     return path
 
 
+def _rabbitmqctl(*args) -> bool:
+    if not shutil.which("rabbitmqctl"):
+        return False
+    return subprocess.run(["rabbitmqctl", *args], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def broker_vhost():
+    """A vhost for this run, when rabbitmqctl can make one; otherwise the configured one."""
+    if "REBUILDING_AMQP_URI" not in os.environ and _rabbitmqctl("add_vhost", RUN):
+        _rabbitmqctl("set_permissions", "-p", RUN, "guest", ".*", ".*", ".*")
+        os.environ["REBUILDING_AMQP_URI"] = f"amqp://guest:guest@127.0.0.1:5672/{quote(RUN, safe='')}"
+        yield RUN
+        _rabbitmqctl("delete_vhost", RUN)
+    else:
+        yield None
+
+
 @pytest.fixture(scope="session")
 def database():
-    """A fresh database for this test run."""
+    """A fresh database for this test run, dropped at its end."""
     settings = config.database()
-    assert settings.dbname.endswith("_test"), "tests only ever drop a *_test database"
-    with psycopg.connect(settings.conninfo("postgres"), autocommit=True) as conn:
+    assert "_test" in settings.dbname, "tests only ever drop a *_test* database"
+    admin = settings.conninfo("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{settings.dbname}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{settings.dbname}"')
-    return settings
+    yield settings
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{settings.dbname}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
-def broker():
+def broker(broker_vhost):
     """RabbitMQ with none of the platform's queues left over from an earlier run."""
     from rebuilding.dlq import subscriber_queues
     from rebuilding.topology import dead_letter_queue
