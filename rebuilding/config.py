@@ -31,6 +31,12 @@ def state_dir() -> Path:
     return Path(_env("REBUILDING_STATE_DIR", str(Path.cwd() / "var")))
 
 
+def data_dir() -> Path:
+    """The reference data (ISTAT Comuni): ``shared/data`` beside the repository by default."""
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return Path(_env("REBUILDING_DATA_DIR", str(default)))
+
+
 def poll_interval() -> float:
     """Seconds a relay or projector waits before looking again at an idle log."""
     return float(_env("REBUILDING_POLL_INTERVAL", "0.05"))
