@@ -4,6 +4,8 @@ import eventlet
 
 eventlet.monkey_patch()
 
+import rebuilding  # noqa: E402, F401  (before psycopg: it picks psycopg's eventlet-safe wait)
+
 import os  # noqa: E402
 import socket  # noqa: E402
 import uuid  # noqa: E402
