@@ -1,0 +1,95 @@
+"""The container deployment: docker-compose.yml and the image it builds (read, not run)."""
+
+import importlib
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from rebuilding import config
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+CONTAINERS = COMPOSE["services"]
+INFRASTRUCTURE = {"rabbitmq", "postgres"}
+PLATFORM = {name: spec for name, spec in CONTAINERS.items() if name not in INFRASTRUCTURE}
+NAMEKO_TARGET = re.compile(r"^[\w.]+:\w+$")
+
+
+def relays() -> dict[str, list[str]]:
+    return {name: spec["command"][1:] for name, spec in PLATFORM.items() if spec["command"][0] == "relay"}
+
+
+def nameko_targets() -> dict[str, str]:
+    return {name: spec["command"][0] for name, spec in PLATFORM.items() if spec["command"][0] != "relay"}
+
+
+def test_compose_runs_every_domain_service_the_gateway_one_relay_each_and_the_brokers():
+    expected = {*config.SERVICES, "gateway", *(f"relay-{s}" for s in config.SERVICES), *INFRASTRUCTURE}
+    assert expected <= set(CONTAINERS)
+
+
+def test_each_relay_container_relays_the_service_it_is_named_after():
+    assert relays() == {f"relay-{service}": [service] for service in config.SERVICES}
+
+
+@pytest.mark.parametrize("name", sorted(PLATFORM))
+def test_platform_container_reaches_postgres_and_rabbitmq_by_their_compose_hostnames(name):
+    environment = PLATFORM[name]["environment"]
+    assert urlsplit(environment["REBUILDING_DATABASE_URL"]).hostname == "postgres"
+    assert urlsplit(environment["REBUILDING_AMQP_URI"]).hostname == "rabbitmq"
+
+
+@pytest.mark.parametrize("name", sorted(PLATFORM))
+def test_platform_container_is_built_from_the_one_dockerfile_and_waits_for_healthy_brokers(name):
+    spec = PLATFORM[name]
+    assert spec["build"]["dockerfile"] == "deploy/Dockerfile"
+    for dependency in INFRASTRUCTURE:
+        assert spec["depends_on"][dependency]["condition"] == "service_healthy"
+
+
+def test_rabbitmq_and_postgres_have_healthchecks():
+    for name in INFRASTRUCTURE:
+        assert CONTAINERS[name]["healthcheck"]["test"]
+
+
+@pytest.mark.parametrize("name", sorted(PLATFORM))
+def test_the_signing_key_must_come_from_the_host(name):
+    assert PLATFORM[name]["environment"]["REBUILDING_JWT_SECRET"].startswith("${REBUILDING_JWT_SECRET:?")
+
+
+def test_gateway_listens_on_all_interfaces_and_publishes_port_8000():
+    gateway = CONTAINERS["gateway"]
+    assert gateway["environment"]["REBUILDING_GATEWAY_ADDRESS"] == "0.0.0.0:8000"
+    assert "8000:8000" in [str(port) for port in gateway["ports"]]
+
+
+def test_registry_reads_the_reference_data_read_only():
+    registry = CONTAINERS["registry"]
+    mount = f"../shared/data:{registry['environment']['REBUILDING_DATA_DIR']}:ro"
+    assert mount in registry["volumes"]
+
+
+@pytest.mark.parametrize("name", sorted(nameko_targets()))
+def test_nameko_target_is_an_importable_service_named_after_its_container(name):
+    module, _, class_name = nameko_targets()[name].partition(":")
+    assert NAMEKO_TARGET.match(nameko_targets()[name])
+    service_class = getattr(importlib.import_module(module), class_name)
+    assert service_class.name == name
+
+
+def test_entrypoint_execs_nameko_and_the_relay_so_sigterm_reaches_them():
+    script = (ROOT / "deploy" / "docker-entrypoint.sh").read_text()
+    assert re.search(r"^\s*exec nameko run --config deploy/nameko\.yaml \"\$@\"$", script, re.M)
+    assert re.search(r"^\s*exec rebuilding \"\$@\"$", script, re.M)
+
+
+def test_image_runs_the_entrypoint_as_a_non_root_user_from_app():
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
+    assert re.search(r"^WORKDIR /app$", dockerfile, re.M)
+    user = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert user and user[-1] not in ("root", "0")
+    assert re.search(r'^ENTRYPOINT \[.*"/app/deploy/docker-entrypoint\.sh"\]$', dockerfile, re.M)
