@@ -1,0 +1,200 @@
+"""Telling people at once, by e-mail, what became of their enrolment in a lab.
+
+Mail goes out by SMTP when REBUILDING_SMTP_URL is set, and otherwise into a maildir
+in the state directory, so that a fresh machine needs no mail server.
+"""
+
+import hashlib
+import mailbox
+import os
+import re
+import smtplib
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from rebuilding import config
+
+SIGNATURE = "Cordiali saluti,\nANCI Lombardia – Progetto Rebuilding"
+
+# The left part of a Message-ID must be an RFC 5322 dot-atom; event ids (UUIDs) are.
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+def smtp_url() -> str | None:
+    """REBUILDING_SMTP_URL: ``smtp://[user:password@]host:port``, or ``smtp+starttls://…``."""
+    return os.environ.get("REBUILDING_SMTP_URL") or None
+
+
+def mail_from() -> str:
+    return os.environ.get("REBUILDING_MAIL_FROM") or "rebuilding@localhost"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    user: str
+    password: str
+    starttls: bool
+
+    @classmethod
+    def from_url(cls, url: str) -> "SmtpSettings":
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtp+starttls") or not parts.hostname:
+            raise ValueError(f"REBUILDING_SMTP_URL must be smtp://host:port or smtp+starttls://host:port, not {url!r}")
+        starttls = parts.scheme == "smtp+starttls"
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (587 if starttls else 25),
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            starttls=starttls,
+        )
+
+
+class Transport(Protocol):
+    def deliver(self, message: EmailMessage) -> None: ...
+
+
+class SmtpTransport:
+    def __init__(self, settings: SmtpSettings, timeout: float = 30.0):
+        self.settings = settings
+        self.timeout = timeout
+
+    def deliver(self, message: EmailMessage) -> None:
+        s = self.settings
+        with smtplib.SMTP(s.host, s.port, timeout=self.timeout) as smtp:
+            if s.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if s.user:
+                smtp.login(s.user, s.password)
+            smtp.send_message(message)
+
+
+class MaildirTransport:
+    """Keeps each message once in a maildir, however often the same Message-ID is sent.
+
+    ``Maildir.add`` names every message afresh, so a resend would be a second copy.
+    Here the file name comes from the Message-ID, and the message enters ``new/`` by a
+    hard link, which fails if the name is already there: even two concurrent senders
+    store it once. A message a mail reader has since moved to ``cur/`` is found by key.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def deliver(self, message: EmailMessage) -> None:
+        box = mailbox.Maildir(self.path, create=True)
+        key = "rebuilding." + hashlib.sha256(message["Message-ID"].encode()).hexdigest()[:32]
+        if key in box:
+            return
+        temporary = self.path / "tmp" / f"{key}.{os.getpid()}"
+        temporary.write_bytes(message.as_bytes())
+        try:
+            os.link(temporary, self.path / "new" / key)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+
+
+class Notifier:
+    def __init__(self, transport: Transport, sender: str):
+        self.transport = transport
+        self.sender = sender
+
+    def send(self, to: str, subject: str, body: str, message_id: str) -> None:
+        """Send one plain-text message; ``message_id`` (an event id) makes its Message-ID."""
+        if not _MESSAGE_ID.fullmatch(message_id):
+            raise ValueError(f"message_id must be a dot-atom such as an event id, not {message_id!r}")
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = to
+        message["Subject"] = subject
+        message["Date"] = format_datetime(datetime.now(timezone.utc))
+        message["Message-ID"] = f"<{message_id}@rebuilding>"
+        message.set_content(body)
+        self.transport.deliver(message)
+
+
+def notifier_from_config() -> Notifier:
+    url = smtp_url()
+    if url:
+        transport: Transport = SmtpTransport(SmtpSettings.from_url(url))
+    else:
+        transport = MaildirTransport(config.state_dir() / "mail")
+    return Notifier(transport, mail_from())
+
+
+_REFUSAL_REASONS = {
+    "ineligible": "il Suo profilo non rientra tra i destinatari previsti per questo laboratorio.",
+    "closed": "le iscrizioni a questo laboratorio sono chiuse.",
+    "duplicate": (
+        "risulta già una Sua iscrizione, o una Sua richiesta in lista d'attesa, per questo "
+        "laboratorio: non è necessario iscriversi di nuovo."
+    ),
+    "cancelled": "il laboratorio è stato annullato.",
+}
+
+
+def enrolment_message(outcome: str, person_name: str, lab_title: str, details: dict) -> tuple[str, str]:
+    """The Italian subject and body telling ``person_name`` the outcome of an enrolment."""
+    lab = f"«{lab_title}»"
+    if outcome == "confirmed":
+        subject = f"Iscrizione confermata: {lab_title}"
+        text = (
+            f"la Sua iscrizione al laboratorio {lab} è confermata.\n\n"
+            "Se non potesse più partecipare, La preghiamo di ritirare l'iscrizione, "
+            "così che il posto possa andare a chi è in lista d'attesa."
+        )
+    elif outcome == "waitlisted":
+        subject = f"In lista d'attesa: {lab_title}"
+        text = (
+            f"i posti del laboratorio {lab} sono esauriti. La Sua richiesta è in lista "
+            f"d'attesa, in posizione {_required(details, 'position')}.\n\n"
+            "Se si libera un posto, Le scriveremo subito."
+        )
+    elif outcome == "promoted":
+        subject = f"Si è liberato un posto: iscrizione confermata a {lab_title}"
+        text = (
+            f"si è liberato un posto nel laboratorio {lab}: la Sua richiesta, che era in "
+            "lista d'attesa, è ora un'iscrizione confermata.\n\n"
+            "Se non potesse più partecipare, La preghiamo di ritirare l'iscrizione."
+        )
+    elif outcome == "refused":
+        reason = _required(details, "reason")
+        if reason not in _REFUSAL_REASONS:
+            raise ValueError(f"unknown refusal reason {reason!r}")
+        subject = f"Iscrizione non accolta: {lab_title}"
+        text = (
+            f"non è stato possibile accogliere la Sua iscrizione al laboratorio {lab}: "
+            f"{_REFUSAL_REASONS[reason]}"
+        )
+    elif outcome == "withdrawn":
+        subject = f"Iscrizione ritirata: {lab_title}"
+        text = (
+            f"la Sua iscrizione al laboratorio {lab} è stata ritirata "
+            "e il Suo posto è ora disponibile per altri partecipanti."
+        )
+    elif outcome == "cancelled":
+        subject = f"Laboratorio annullato: {lab_title}"
+        text = (
+            f"La informiamo che il laboratorio {lab}, al quale risultava iscritto/a, "
+            "è stato annullato. La Sua iscrizione è pertanto chiusa.\n\n"
+            "Ci scusiamo per il disagio."
+        )
+    else:
+        raise ValueError(f"unknown enrolment outcome {outcome!r}")
+    return subject, f"Gentile {person_name},\n\n{text}\n\n{SIGNATURE}\n"
+
+
+def _required(details: dict, key: str):
+    if details.get(key) is None:
+        raise ValueError(f"details must give {key!r}")
+    return details[key]
