@@ -90,7 +90,9 @@ class MaildirTransport:
         self.path = Path(path)
 
     def deliver(self, message: EmailMessage) -> None:
-        box = mailbox.Maildir(self.path, create=True)
+        for folder in ("tmp", "new", "cur"):  # Maildir(create=True) skips a directory that exists
+            (self.path / folder).mkdir(parents=True, exist_ok=True)
+        box = mailbox.Maildir(self.path, create=False)
         key = "rebuilding." + hashlib.sha256(message["Message-ID"].encode()).hexdigest()[:32]
         if key in box:
             return
@@ -111,16 +113,21 @@ class Notifier:
 
     def send(self, to: str, subject: str, body: str, message_id: str) -> None:
         """Send one plain-text message; ``message_id`` (an event id) makes its Message-ID."""
-        if not _MESSAGE_ID.fullmatch(message_id):
-            raise ValueError(f"message_id must be a dot-atom such as an event id, not {message_id!r}")
         message = EmailMessage()
         message["From"] = self.sender
         message["To"] = to
         message["Subject"] = subject
         message["Date"] = format_datetime(datetime.now(timezone.utc))
-        message["Message-ID"] = f"<{message_id}@rebuilding>"
+        message["Message-ID"] = f"<{_message_id_part(message_id)}@rebuilding>"
         message.set_content(body)
         self.transport.deliver(message)
+
+
+def _message_id_part(message_id: str) -> str:
+    """``message_id`` itself if a Message-ID may hold it, else a digest that is as stable."""
+    if _MESSAGE_ID.fullmatch(message_id):
+        return message_id
+    return hashlib.sha256(message_id.encode()).hexdigest()[:32]
 
 
 def notifier_from_config() -> Notifier:

@@ -2,6 +2,7 @@
 
 import email
 import mailbox
+import re
 import socket
 import threading
 from email import policy
@@ -78,12 +79,15 @@ def test_italian_text_survives_the_round_trip_through_the_maildir(tmp_path, mail
     assert "Niccolò Perè" in message.get_content()
 
 
-def test_a_message_id_that_is_not_a_dot_atom_is_refused(tmp_path):
+def test_a_message_id_a_header_cannot_hold_becomes_a_stable_digest(tmp_path):
     from services.labs.notifications import Notifier
 
     notifier = Notifier(MaildirTransport(tmp_path), "rebuilding@localhost")
-    with pytest.raises(ValueError):
-        notifier.send("a@example.it", "s", "b", "bad id>")
+    notifier.send("a@example.it", "s", "b", "evento <1>@x")
+    notifier.send("a@example.it", "s", "b", "evento <1>@x")
+
+    (message,) = mailbox.Maildir(tmp_path, create=False)
+    assert re.fullmatch(r"<[0-9a-f]{32}@rebuilding>", message["Message-ID"])
 
 
 def test_smtp_urls_give_host_port_credentials_and_starttls():
