@@ -111,6 +111,19 @@ def cmd_dlq(args) -> None:
         print(f"re-drove {dlq.redrive(args.queue)} messages to {args.queue}")
 
 
+def cmd_registry(args) -> None:
+    from services.registry.application import RegistryApplication
+
+    app = RegistryApplication()
+    if args.action == "seed":
+        report = app.seed(all_italy=args.all_italy)
+        print("Comuni from ISTAT, Codici statistici delle unità amministrative territoriali (Fonte: ISTAT)", file=sys.stderr)
+    else:
+        with open(args.file, encoding="utf-8") as handle:
+            report = app.import_mapping(handle.read())
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+
+
 def cmd_demo(args) -> None:
     from rebuilding import demo
 
@@ -151,6 +164,15 @@ def parser() -> argparse.ArgumentParser:
     dead.add_argument("queue", nargs="?", help="a subscriber's queue (not its .dead-letter queue)")
     dead.add_argument("--limit", type=int, default=20)
     dead.set_defaults(run=cmd_dlq)
+
+    registry = commands.add_parser("registry", help="seed the registry's Comuni, import an Ambiti mapping")
+    registry_actions = registry.add_subparsers(dest="action", required=True)
+    seed = registry_actions.add_parser("seed", help="register the Lombard Comuni of the ISTAT file; idempotent")
+    seed.add_argument("--all-italy", action="store_true", help="every Italian Comune, not only Lombardy's")
+    seed.set_defaults(run=cmd_registry)
+    mapping = registry_actions.add_parser("import", help="apply a mapping CSV: istat_code, ats, ambito, capofila")
+    mapping.add_argument("file")
+    mapping.set_defaults(run=cmd_registry)
 
     demo = commands.add_parser("demo", help="load the demo data through the gateway (labelled DEMO)")
     demo.add_argument("--gateway", default=None, help="the gateway's base URL")
