@@ -67,7 +67,7 @@ def test_a_message_a_reader_has_moved_to_cur_is_not_delivered_again(maildir_conf
     assert len(mailbox.Maildir(maildir_config, create=False)) == 1
 
 
-def test_italian_text_survives_the_round_trip_through_the_maildir(tmp_path, maildir_config, monkeypatch):
+def test_italian_text_survives_the_round_trip_through_the_maildir(maildir_config, monkeypatch):
     monkeypatch.setenv("REBUILDING_MAIL_FROM", "ANCI Lombardia <rebuilding@anci.example.it>")
     subject, body = enrolment_message("confirmed", "Niccolò Perè", "Città e comunità", {})
     notifier_from_config().send("n.pere@example.it", subject, body, EVENT_ID)
