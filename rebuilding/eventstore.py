@@ -40,6 +40,9 @@ def postgres_env(schema: str) -> dict[str, str]:
         "POSTGRES_SCHEMA": schema,
         "POSTGRES_POOL_SIZE": "10",
         "CREATE_TABLE": "y",
+        # A row per processed position, not only the highest: a dead-lettered event
+        # that an operator re-drives after later ones is still applied, once.
+        "SINGLE_ROW_TRACKING": "no",
     }
 
 

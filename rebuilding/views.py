@@ -34,9 +34,15 @@ class Step:
     last: int
 
     def advance(self, position: int) -> None:
+        """Record that everything up to ``position`` of an ordered log is done."""
         if position > self.last:
             self.checkpoint._insert_tracking(self.cursor, Tracking(self.upstream, position))
             self.last = position
+
+    def seen(self, position: int) -> bool:
+        """Whether this one position was processed, whatever came after it."""
+        self.cursor.execute(self.checkpoint.seen_statement, (self.upstream, position))
+        return self.cursor.fetchone() is not None
 
 
 class Checkpoint(PostgresTrackingRecorder):
@@ -49,6 +55,12 @@ class Checkpoint(PostgresTrackingRecorder):
 
     def read_model_ddl(self) -> list[SQL]:
         return []
+
+    @property
+    def seen_statement(self) -> SQL:
+        return SQL("SELECT 1 FROM {}.{} WHERE application_name = %s AND notification_id = %s").format(
+            Identifier(self.datastore.schema), Identifier(self.tracking_table_name)
+        )
 
     @contextmanager
     def step(self, upstream: str) -> Iterator[Step]:
@@ -89,23 +101,34 @@ class Projection(Checkpoint):
         return Identifier(self.datastore.schema).as_string(None)
 
     def apply(self, step: Step, envelopes: Iterable[Envelope]) -> int:
-        """Apply the envelopes past the step's position; return how many were new."""
+        """Apply an ordered run of a log's envelopes past the step's position; return how many."""
         applied, last = 0, step.last
         for envelope in envelopes:
             if envelope["position"] <= last:
-                continue  # seen already: a redelivery or a replay
-            handler = getattr(self, "on_" + event_key(envelope).replace(".", "_"), None)
-            if handler is not None:
-                handler(step.cursor, envelope)
+                continue  # seen already: a replay
+            self._handle(step.cursor, envelope)
             last = envelope["position"]
             applied += 1
         step.advance(last)
         return applied
 
     def receive(self, envelope: Envelope) -> bool:
-        """Apply one delivered event exactly once; False if it was a duplicate."""
+        """Apply one delivered event exactly once, in whatever order it arrives.
+
+        Returns False for a duplicate. A re-driven dead letter arrives after
+        events that followed it upstream, and is applied then.
+        """
         with self.step(self.source) as step:
-            return self.apply(step, [envelope]) == 1
+            if step.seen(envelope["position"]):
+                return False
+            self._handle(step.cursor, envelope)
+            self._insert_tracking(step.cursor, Tracking(self.source, envelope["position"]))
+            return True
+
+    def _handle(self, cursor: Cursor, envelope: Envelope) -> None:
+        handler = getattr(self, "on_" + event_key(envelope).replace(".", "_"), None)
+        if handler is not None:
+            handler(cursor, envelope)
 
     def reset(self, cursor: Cursor) -> None:
         """Empty the read model and forget its position, in the caller's transaction."""

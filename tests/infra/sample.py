@@ -38,9 +38,15 @@ class CounterApplication(ServiceApplication):
     """Stored in the surveys schema, so that the real ``rebuilding relay surveys`` publishes it."""
 
     name = "surveys"
-    projection_classes = (CounterTotals,)
 
     def start_counters(self, labels) -> list[str]:
         counters = [Counter(label=label) for label in labels]
         self.save(*counters)
         return [str(c.id) for c in counters]
+
+
+class FollowerApplication(ServiceApplication):
+    """A downstream service (stored in the toolkit schema) that keeps counter totals from relayed events."""
+
+    name = "toolkit"
+    projection_classes = (CounterTotals,)
