@@ -1,37 +1,182 @@
-"""Routes under /labs: the laboratori, their seats and enrolments."""
+"""Routes under /labs, /certificates and /programme: the laboratori, enrolment, attendance and reports.
+
+Staff manage labs. A participant acts for themselves (their token's ``sub`` is
+their person id); an Ambito's staff act for the people of their own Ambito.
+"""
+
+from datetime import date
 
 from marshmallow import Schema, fields, validate
 from nameko.rpc import RpcProxy
+from werkzeug.wrappers import Response
 
-from services.gateway.api import ANY_ROLE, api, call
+from rebuilding.errors import Forbidden
+from services.gateway.api import ANY_ROLE, PUBLIC, api, call, json_response
 from services.labs import schemas
+from services.labs.certificates import render_certificate
+from services.labs.registers import register_csv, register_xlsx
 from services.registry.domain import ATS_CODES
+from services.registry.territory import ATS_NAMES
+
+MANAGERS = ["staff"]
+READERS = ["staff", "auditor"]
+ENROLLERS = ["staff", "ambito", "participant"]
+STATUSES = ("draft", "published", "enrolment_closed", "running", "completed", "cancelled")
 
 
 class LabsQuery(Schema):
     ats = fields.String(validate=validate.OneOf(ATS_CODES))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    theme = fields.String()
+
+
+def acting_for(principal, person_id: str | None) -> tuple[str, str | None]:
+    """Whom a request is for, and the Ambito the caller is limited to, if any."""
+    if principal.has_any(["staff"]):
+        if not person_id:
+            raise Forbidden("staff name the person they act for")
+        return person_id, None
+    if principal.has_any(["ambito"]):
+        if not person_id:
+            raise Forbidden("an Ambito's staff name the person they act for")
+        return person_id, principal.ambito
+    if person_id not in (None, principal.sub):
+        raise Forbidden("a participant acts only for themselves")
+    return principal.sub, None
+
+
+def limited_to(principal) -> str | None:
+    """The Ambito whose rows an Ambito's staff may read; None for staff and auditors."""
+    return None if principal.has_any(READERS) else principal.ambito
+
+
+def transition_route(action: str, summary: str, body=None):
+    @api.route("POST", f"/labs/{{lab_id}}/{action}", summary=summary, tag="labs", roles=MANAGERS, body=body,
+               responses={404: "No such lab", 409: "Not in a state that allows it"})
+    def transition(self, request, principal, body, query, lab_id):
+        return call(self.labs.transition, lab_id, action, body or {})
+
+    return transition
+
+
+def attachment(content: bytes, mimetype: str, filename: str) -> Response:
+    return Response(content, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 class LabsRoutes:
     labs = RpcProxy("labs")
 
-    @api.route("POST", "/labs", summary="Create a lab", tag="labs", roles=["staff"],
-               body=schemas.LabCreate, response=schemas.Lab, status=201)
+    @api.route("POST", "/labs", summary="Create a lab (a draft)", tag="labs", roles=MANAGERS,
+               body=schemas.LabCreate, response=schemas.Lab, status=201, responses={400: "Invalid, or unknown themes"})
     def create_lab(self, request, principal, body, query):
         return call(self.labs.create_lab, schemas.LabCreate().dump(body))
 
-    @api.route("GET", "/labs", summary="List the labs with their seats left", tag="labs", roles=ANY_ROLE,
+    @api.route("GET", "/labs", summary="List the labs, with their seats left", tag="labs", roles=ANY_ROLE,
                query=LabsQuery, response=schemas.Lab(many=True))
     def list_labs(self, request, principal, body, query):
-        return call(self.labs.list_labs, query.get("ats"))
+        return call(self.labs.list_labs, query.get("ats"), query.get("status"), query.get("theme"))
 
     @api.route("GET", "/labs/{lab_id}", summary="One lab, with its enrolment count", tag="labs",
                roles=ANY_ROLE, response=schemas.Lab, responses={404: "No such lab"})
     def get_lab(self, request, principal, body, query, lab_id):
         return call(self.labs.get_lab, lab_id)
 
-    @api.route("POST", "/labs/{lab_id}/enrollments", summary="Enrol a person in a lab", tag="labs",
-               roles=["staff", "ambito", "participant"], body=schemas.EnrolmentRequest, status=201,
-               responses={404: "No such lab", 409: "Already enrolled", 422: "Refused, with the reason"})
+    publish_lab = transition_route("publish", "Publish a draft lab: enrolment opens inside its window")
+    close_lab = transition_route("close", "Close a lab's enrolment")
+    start_lab = transition_route("start", "Start a lab")
+    complete_lab = transition_route("complete", "Complete a lab: who attended enough gets a certificate")
+    cancel_lab = transition_route("cancel", "Cancel a lab and tell every participant", body=schemas.Cancellation)
+
+    @api.route("POST", "/labs/{lab_id}/enrollments", summary="Enrol a person: 201 confirmed, 202 waitlisted",
+               tag="labs", roles=ENROLLERS, body=schemas.EnrolmentRequest, response=schemas.Enrolment, status=201,
+               responses={202: "On the waiting list", 404: "No such lab", 409: "Already enrolled or waiting",
+                          422: "Refused, with the reason: ineligible, closed or cancelled"})
     def enrol(self, request, principal, body, query, lab_id):
-        return call(self.labs.enrol, lab_id, schemas.EnrolmentRequest().dump(body))
+        person_id, ambito = acting_for(principal, body.get("person_id"))
+        outcome = call(self.labs.enrol, lab_id, {"person_id": person_id}, ambito)
+        return json_response(outcome, 201 if outcome["status"] == "confirmed" else 202)
+
+    @api.route("DELETE", "/labs/{lab_id}/enrollments/{person_id}",
+               summary="Withdraw, or leave the waiting list; before the start, the first waiting takes the seat",
+               tag="labs", roles=ENROLLERS, responses={404: "Not enrolled nor waiting", 409: "The lab is over"})
+    def withdraw(self, request, principal, body, query, lab_id, person_id):
+        person_id, ambito = acting_for(principal, person_id)
+        return call(self.labs.withdraw, lab_id, person_id, ambito)
+
+    @api.route("GET", "/labs/{lab_id}/waitlist", summary="The waiting list; a participant sees their own place",
+               tag="labs", roles=ANY_ROLE, response=schemas.WaitlistEntry(many=True), responses={404: "No such lab"})
+    def waitlist(self, request, principal, body, query, lab_id):
+        entries = call(self.labs.waitlist, lab_id)
+        if principal.has_any(["staff", "ambito", "auditor"]):
+            return entries
+        return [e for e in entries if e["person_id"] == principal.sub]
+
+    @api.route("PUT", "/labs/{lab_id}/sessions/{session_id}/attendance",
+               summary="Record a session's attendance in bulk; a record given again is a correction", tag="labs",
+               roles=MANAGERS, body=schemas.AttendanceSheet,
+               responses={404: "No such lab or session", 409: "The lab is not running"})
+    def record_attendance(self, request, principal, body, query, lab_id, session_id):
+        return call(self.labs.record_attendance, lab_id, session_id, schemas.AttendanceSheet().dump(body))
+
+    @api.route("GET", "/labs/{lab_id}/register.csv", summary="The attendance register, as CSV", tag="reports",
+               roles=READERS + ["ambito"], produces="text/csv", responses={404: "No such lab"})
+    def register_csv(self, request, principal, body, query, lab_id):
+        register = call(self.labs.register, lab_id, limited_to(principal))
+        return attachment(register_csv(register["rows"]), "text/csv", f"registro-{lab_id}.csv")
+
+    @api.route("GET", "/labs/{lab_id}/register.xlsx", summary="The attendance register, as an Excel workbook",
+               tag="reports", roles=READERS + ["ambito"],
+               produces="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               responses={404: "No such lab"})
+    def register_xlsx(self, request, principal, body, query, lab_id):
+        register = call(self.labs.register, lab_id, limited_to(principal))
+        return attachment(register_xlsx(register["rows"], register["title"]),
+                          "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                          f"registro-{lab_id}.xlsx")
+
+    @api.route("GET", "/labs/{lab_id}/certificates/{person_id}.pdf",
+               summary="A participant's attestato di partecipazione", tag="labs", roles=ENROLLERS + ["auditor"],
+               produces="application/pdf", responses={404: "No certificate: the lab is not completed by them"})
+    def certificate(self, request, principal, body, query, lab_id, person_id):
+        if principal.has_any(READERS):
+            ambito = None
+        else:
+            person_id, ambito = acting_for(principal, person_id)
+        facts = call(self.labs.certificate, lab_id, person_id, ambito)
+        pdf = render_certificate(
+            person_name=facts["person_name"], lab_title=facts["lab_title"],
+            ats_name=ATS_NAMES.get(facts["ats"], facts["ats"]), dates=[date.fromisoformat(d) for d in facts["dates"]],
+            hours=facts["hours"], code=facts["code"], verify_path=f"/certificates/{facts['code']}",
+        )
+        return attachment(pdf, "application/pdf", f"attestato-{facts['code']}.pdf")
+
+    @api.route("GET", "/certificates/{code}", summary="Verify a certificate by its code: anyone holding one may",
+               tag="labs", roles=PUBLIC, responses={404: "No certificate has this code"})
+    def verify_certificate(self, request, principal, body, query, code):
+        return call(self.labs.verify_certificate, code.strip().upper())
+
+    @api.route("GET", "/programme/kpis", summary="The programme's KPIs, against 80 labs and 10 per ATS",
+               tag="reports", roles=READERS)
+    def kpis(self, request, principal, body, query):
+        return call(self.labs.kpis)
+
+    @api.route("GET", "/programme/reports/ambiti",
+               summary="Participants, hours and completions per Ambito; an Ambito's staff see their own",
+               tag="reports", roles=READERS + ["ambito"])
+    def report_by_ambito(self, request, principal, body, query):
+        return call(self.labs.report, "ambito_id", limited_to(principal))
+
+    @api.route("GET", "/programme/reports/ats", summary="Participants, hours and completions per ATS",
+               tag="reports", roles=READERS)
+    def report_by_ats(self, request, principal, body, query):
+        return call(self.labs.report, "ats")
+
+    @api.route("GET", "/programme/themes", summary="The macro training sections", tag="labs", roles=ANY_ROLE,
+               response=schemas.Theme(many=True))
+    def list_themes(self, request, principal, body, query):
+        return call(self.labs.list_themes)
+
+    @api.route("POST", "/programme/themes", summary="Add a macro training section", tag="labs", roles=MANAGERS,
+               body=schemas.ThemeCreate, response=schemas.Theme, status=201, responses={409: "The code is taken"})
+    def add_theme(self, request, principal, body, query):
+        return call(self.labs.add_theme, body)

@@ -1,32 +1,178 @@
-from rebuilding.errors import NotFound, Refused
+from datetime import datetime, timezone
+from uuid import uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from rebuilding.eventstore import ServiceApplication, aggregate_id
-from services.labs.domain import Lab
-from services.labs.projections import LabCatalogue, RegistryFacts
+from services.labs.certificates import new_certificate_code
+from services.labs.domain import SEED_THEMES, THEME_CATALOGUE_ID, Lab, ThemeCatalogue
+from services.labs.mail import EnrolmentMail
+from services.labs.projections import LabCatalogue, Participation, RegistryFacts
+from services.labs.reports import Reports
+
+REFUSALS = {
+    "duplicate": (Conflict, "{person} is already enrolled in this lab or waiting for it"),
+    "ineligible": (Refused, "{person}'s role may not enrol in this lab"),
+    "closed": (Refused, "this lab is not open to enrolment"),
+    "cancelled": (Refused, "this lab is cancelled"),
+}
 
 
 class LabsApplication(ServiceApplication):
     name = "labs"
-    projection_classes = (LabCatalogue, RegistryFacts)
+    projection_classes = (LabCatalogue, Participation, RegistryFacts, EnrolmentMail)
 
-    def create_lab(self, title: str, ats: str, capacity: int) -> str:
-        lab = Lab(title=title, ats=ats, capacity=capacity)
+    @property
+    def catalogue(self) -> LabCatalogue:
+        return self.projection(LabCatalogue)
+
+    @property
+    def participation(self) -> Participation:
+        return self.projection(Participation)
+
+    @property
+    def facts(self) -> RegistryFacts:
+        return self.projection(RegistryFacts)
+
+    @property
+    def reports(self) -> Reports:
+        return Reports(self.catalogue)
+
+    # the macro training sections
+
+    def theme_catalogue(self) -> ThemeCatalogue:
+        """The catalogue, seeded on first use; two instances seeding at once write one of them."""
+        try:
+            return self.repository.get(THEME_CATALOGUE_ID)
+        except AggregateNotFoundError:
+            try:
+                self.save(ThemeCatalogue(themes=[dict(t) for t in SEED_THEMES]))
+            except IntegrityError:
+                pass
+            return self.repository.get(THEME_CATALOGUE_ID)
+
+    def add_theme(self, code: str, title: str, description: str) -> dict:
+        self.theme_catalogue()
+        self.change(THEME_CATALOGUE_ID, lambda catalogue: catalogue.add(code, title, description))
+        return {"code": code, "title": title, "description": description}
+
+    def list_themes(self) -> list[dict]:
+        return list(self.theme_catalogue().themes.values())
+
+    # labs and their lifecycle
+
+    def create_lab(self, data: dict) -> dict:
+        unknown = sorted(set(data["themes"]) - set(self.theme_catalogue().themes))
+        if unknown:
+            raise Invalid("unknown macro training sections", {"themes": [f"no theme {code}" for code in unknown]})
+        modules = [
+            {"title": m["title"], "sessions": [
+                {**s, "id": s.get("id") or uuid4().hex[:12], "date": s["date"].isoformat()} for s in m["sessions"]
+            ]}
+            for m in data["modules"]
+        ]
+        session_ids = [s["id"] for m in modules for s in m["sessions"]]
+        if len(set(session_ids)) != len(session_ids):
+            raise Invalid("session ids must differ", {"modules": ["two sessions share an id"]})
+        window = {k: data[k].isoformat() if data[k] else None for k in ("enrolment_opens", "enrolment_closes")}
+        fields = {**data, **window, "modules": modules}
+        lab = Lab(**fields)
         self.save(lab)
-        return str(lab.id)
+        return {"id": str(lab.id), **fields, "status": lab.status, "hours": lab.total_hours(),
+                "enrolled": 0, "waitlisted": 0, "seats_left": lab.capacity}
 
-    def enrol(self, lab_id: str, person_id: str, ambito_id: str) -> dict:
-        if self.projection(RegistryFacts).ambito(aggregate_id(ambito_id, "Ambito")) is None:
-            raise Refused(f"the registry has no Ambito {ambito_id}", {"reason": "unknown_ambito"})
-        self.change(aggregate_id(lab_id, "lab"), lambda lab: lab.enrol(person_id, ambito_id))
-        return {"lab_id": lab_id, "person_id": person_id, "status": "confirmed"}
+    def transition(self, lab_id: str, action: str, reason: str = "") -> dict:
+        commands = {
+            "publish": lambda lab: lab.publish(),
+            "close": lambda lab: lab.close_enrolment(),
+            "start": lambda lab: lab.start(),
+            "complete": lambda lab: lab.complete(new_certificate_code),
+            "cancel": lambda lab: lab.cancel(reason),
+        }
+        lab_uuid = aggregate_id(lab_id, "lab")
+        self.change(lab_uuid, commands[action])
+        return {"id": lab_id, "status": self.repository.get(lab_uuid).status}
 
     def get_lab(self, lab_id: str) -> dict:
-        lab = self.projection(LabCatalogue).find(aggregate_id(lab_id, "lab"))
+        lab = self.catalogue.find(aggregate_id(lab_id, "lab"))
         if lab is None:
             raise NotFound(f"no lab {lab_id}")
         return lab
 
-    def list_labs(self, ats: str | None = None) -> list[dict]:
-        return self.projection(LabCatalogue).list(ats)
+    def list_labs(self, ats=None, status=None, theme=None) -> list[dict]:
+        return self.catalogue.list(ats, status, theme)
+
+    # enrolment
+
+    def enrol(self, lab_id: str, person_id: str, for_ambito: str | None = None, now: datetime | None = None) -> dict:
+        """Decide a request; a refusal is recorded as an event, then answered as an error."""
+        person = self.facts.person(person_id)
+        self._check_ambito(person_id, person, for_ambito)
+        now = now or datetime.now(timezone.utc)
+        outcome = self.change(aggregate_id(lab_id, "lab"), lambda lab: lab.request_enrolment(person_id, person, now))
+        if outcome["status"] == "refused":
+            error, message = REFUSALS[outcome["reason"]]
+            raise error(message.format(person=person_id), {"reason": outcome["reason"]})
+        return {"lab_id": lab_id, "person_id": person_id, **outcome}
+
+    def withdraw(self, lab_id: str, person_id: str, for_ambito: str | None = None) -> dict:
+        self._check_ambito(person_id, self.facts.person(person_id), for_ambito)
+        outcome = self.change(aggregate_id(lab_id, "lab"), lambda lab: lab.withdraw(person_id))
+        return {"lab_id": lab_id, "person_id": person_id, **outcome}
+
+    @staticmethod
+    def _check_ambito(person_id: str, person: dict | None, for_ambito: str | None) -> None:
+        """Ambito staff act only for the people of their own Ambito."""
+        if for_ambito is not None and (person is None or person["ambito_id"] != for_ambito):
+            raise Forbidden(f"{person_id} is not a person of Ambito {for_ambito}")
+
+    def waitlist(self, lab_id: str) -> list[dict]:
+        self.get_lab(lab_id)
+        return self.participation.waitlist(aggregate_id(lab_id, "lab"))
+
+    # attendance and certificates
+
+    def record_attendance(self, lab_id: str, session_id: str, records: list[dict]) -> dict:
+        self.change(aggregate_id(lab_id, "lab"), lambda lab: lab.record_attendance(session_id, records))
+        return {"lab_id": lab_id, "session_id": session_id, "recorded": len(records)}
+
+    def certificate(self, lab_id: str, person_id: str, for_ambito: str | None = None) -> dict:
+        """What a participant's certificate states, read from the lab itself."""
+        person = self.facts.person(person_id)
+        self._check_ambito(person_id, person, for_ambito)
+        try:
+            lab = self.repository.get(aggregate_id(lab_id, "lab"))
+        except AggregateNotFoundError:
+            raise NotFound(f"no lab {lab_id}") from None
+        completion = lab.completions.get(person_id)
+        if completion is None or person is None:
+            raise NotFound(f"{person_id} has no certificate for this lab")
+        attended = sorted({lab.sessions()[s]["date"] for s, records in lab.attendance.items() if person_id in records})
+        return {"person_name": person["name"], "lab_title": lab.title, "ats": lab.ats, "dates": attended,
+                "hours": completion["hours"], "code": completion["certificate_code"]}
+
+    def verify_certificate(self, code: str) -> dict:
+        certificate = self.participation.certificate(code)
+        if certificate is None:
+            raise NotFound(f"no certificate {code}")
+        lab, person = self.catalogue.find(certificate["lab_id"]), self.facts.person(certificate["person_id"])
+        return {**certificate, "valid": True, "lab_title": lab["title"] if lab else None,
+                "person_name": person["name"] if person else None}
+
+    # reports
+
+    def register(self, lab_id: str, for_ambito: str | None = None) -> dict:
+        lab = self.get_lab(lab_id)
+        return {"title": lab["title"], "rows": self.reports.register(lab["id"], for_ambito)}
+
+    def report(self, by: str, only: str | None = None) -> list[dict]:
+        """Participants, hours and completions per Ambito (``ambito_id``) or per ATS (``ats``)."""
+        return self.reports.by_group(by, only)
+
+    def kpis(self) -> dict:
+        return self.reports.kpis()
 
     def receive_registry_event(self, envelope: dict) -> bool:
-        return self.projection(RegistryFacts).receive(envelope)
+        return self.facts.receive(envelope)

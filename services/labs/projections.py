@@ -1,57 +1,270 @@
-"""The labs' read models: the catalogue from labs' own events, and what labs knows of the registry."""
+"""The labs' read models: the catalogue and participation from labs' own events, and what labs knows of the registry."""
+
+from psycopg.types.json import Jsonb
 
 from rebuilding.views import Projection
+from services.labs.domain import session_hours
 
 
 class LabCatalogue(Projection):
+    """Each lab with its sessions and seat counts."""
+
     name = "lab_catalogue"
     source = "labs"
     tables = (
-        "CREATE TABLE IF NOT EXISTS {schema}.catalogue ("
-        " id uuid PRIMARY KEY, title text NOT NULL, ats text NOT NULL,"
-        " capacity integer NOT NULL, enrolled integer NOT NULL DEFAULT 0)",
+        "CREATE TABLE IF NOT EXISTS {schema}.labs ("
+        " id uuid PRIMARY KEY, title text NOT NULL, description text NOT NULL, format text NOT NULL,"
+        " ats text NOT NULL, themes jsonb NOT NULL, modules jsonb NOT NULL, conductors jsonb NOT NULL,"
+        " capacity integer NOT NULL, eligible_roles jsonb NOT NULL, enrolment_opens text, enrolment_closes text,"
+        " completion_threshold double precision NOT NULL, status text NOT NULL DEFAULT 'draft',"
+        " hours double precision NOT NULL, enrolled integer NOT NULL DEFAULT 0,"
+        " waitlisted integer NOT NULL DEFAULT 0, created_at timestamptz NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {schema}.lab_sessions ("
+        " lab_id uuid NOT NULL, session_id text NOT NULL, date date NOT NULL, start_time text NOT NULL,"
+        " end_time text NOT NULL, hours double precision NOT NULL, PRIMARY KEY (lab_id, session_id))",
     )
 
     def on_lab_created(self, cursor, event):
-        data = event["data"]
+        data, lab_id = event["data"], event["subject"]
+        sessions = [s for m in data["modules"] for s in m["sessions"]]
         self.execute(
             cursor,
-            "INSERT INTO {schema}.catalogue (id, title, ats, capacity) VALUES (%s, %s, %s, %s)",
-            (event["subject"], data["title"], data["ats"], data["capacity"]),
+            "INSERT INTO {schema}.labs (id, title, description, format, ats, themes, modules, conductors, capacity,"
+            " eligible_roles, enrolment_opens, enrolment_closes, completion_threshold, hours, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (lab_id, data["title"], data["description"], data["format"], data["ats"], Jsonb(data["themes"]),
+             Jsonb(data["modules"]), Jsonb(data["conductors"]), data["capacity"], Jsonb(data["eligible_roles"]),
+             data["enrolment_opens"], data["enrolment_closes"], data["completion_threshold"],
+             sum(session_hours(s) for s in sessions), event["time"]),
+        )
+        for s in sessions:
+            self.execute(
+                cursor,
+                "INSERT INTO {schema}.lab_sessions VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (lab_id, s["id"], s["date"], s["start"], s["end"], session_hours(s)),
+            )
+
+    def _status(self, cursor, event, status):
+        self.execute(cursor, "UPDATE {schema}.labs SET status = %s WHERE id = %s", (status, event["subject"]))
+
+    def on_lab_published(self, cursor, event):
+        self._status(cursor, event, "published")
+
+    def on_lab_enrolment_closed(self, cursor, event):
+        self._status(cursor, event, "enrolment_closed")
+
+    def on_lab_started(self, cursor, event):
+        self._status(cursor, event, "running")
+
+    def on_lab_completed(self, cursor, event):
+        self._status(cursor, event, "completed")
+
+    def on_lab_cancelled(self, cursor, event):
+        self._status(cursor, event, "cancelled")
+
+    def _count(self, cursor, event, enrolled=0, waitlisted=0):
+        self.execute(
+            cursor,
+            "UPDATE {schema}.labs SET enrolled = enrolled + %s, waitlisted = waitlisted + %s WHERE id = %s",
+            (enrolled, waitlisted, event["subject"]),
         )
 
     def on_lab_enrolment_confirmed(self, cursor, event):
-        self.execute(cursor, "UPDATE {schema}.catalogue SET enrolled = enrolled + 1 WHERE id = %s", (event["subject"],))
+        self._count(cursor, event, enrolled=1)
 
-    _COLUMNS = "id::text, title, ats, capacity, enrolled, capacity - enrolled AS seats_left"
+    def on_lab_enrolment_waitlisted(self, cursor, event):
+        self._count(cursor, event, waitlisted=1)
+
+    def on_lab_enrolment_withdrawn(self, cursor, event):
+        self._count(cursor, event, enrolled=-1)
+
+    def on_lab_waitlist_left(self, cursor, event):
+        self._count(cursor, event, waitlisted=-1)
+
+    def on_lab_enrolment_promoted(self, cursor, event):
+        self._count(cursor, event, enrolled=1, waitlisted=-1)
+
+    _COLUMNS = (
+        "id::text, title, description, format, ats, themes, modules, conductors, capacity, eligible_roles,"
+        " enrolment_opens, enrolment_closes, completion_threshold, status, hours, enrolled, waitlisted,"
+        " capacity - enrolled AS seats_left"
+    )
 
     def find(self, lab_id) -> dict | None:
-        rows = self.query(f"SELECT {self._COLUMNS} FROM {{schema}}.catalogue WHERE id = %s", [lab_id])
+        rows = self.query(f"SELECT {self._COLUMNS} FROM {{schema}}.labs WHERE id = %s", [lab_id])
         return rows[0] if rows else None
 
-    def list(self, ats: str | None = None) -> list[dict]:
+    def list(self, ats: str | None = None, status: str | None = None, theme: str | None = None) -> list[dict]:
         return self.query(
-            f"SELECT {self._COLUMNS} FROM {{schema}}.catalogue WHERE %s::text IS NULL OR ats = %s ORDER BY title",
-            [ats, ats],
+            f"SELECT {self._COLUMNS} FROM {{schema}}.labs"
+            " WHERE (%s::text IS NULL OR ats = %s) AND (%s::text IS NULL OR status = %s)"
+            " AND (%s::text IS NULL OR themes ? %s) ORDER BY created_at, title",
+            [ats, ats, status, status, theme, theme],
         )
 
 
+class Participation(Projection):
+    """Who is enrolled or waiting in which lab, who attended which session, and the certificates."""
+
+    name = "participation"
+    source = "labs"
+    tables = (
+        "CREATE TABLE IF NOT EXISTS {schema}.enrolments ("
+        " lab_id uuid NOT NULL, person_id text NOT NULL, status text NOT NULL, since bigint NOT NULL,"
+        " role text, ambito_id text, comune_istat text, ats text, PRIMARY KEY (lab_id, person_id))",
+        "CREATE TABLE IF NOT EXISTS {schema}.attendance ("
+        " lab_id uuid NOT NULL, session_id text NOT NULL, person_id text NOT NULL, status text NOT NULL,"
+        " minutes_late integer NOT NULL, hours double precision NOT NULL,"
+        " PRIMARY KEY (lab_id, session_id, person_id))",
+        "CREATE TABLE IF NOT EXISTS {schema}.certificates ("
+        " code text PRIMARY KEY, lab_id uuid NOT NULL, person_id text NOT NULL, hours double precision NOT NULL)",
+    )
+
+    def _enrol(self, cursor, event, status):
+        data = event["data"]
+        self.execute(
+            cursor,
+            "INSERT INTO {schema}.enrolments VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (lab_id, person_id) DO UPDATE SET status = EXCLUDED.status, since = EXCLUDED.since,"
+            " role = EXCLUDED.role, ambito_id = EXCLUDED.ambito_id, comune_istat = EXCLUDED.comune_istat,"
+            " ats = EXCLUDED.ats",
+            (event["subject"], data["person_id"], status, event["position"], data["role"], data["ambito_id"],
+             data["comune_istat"], data["ats"]),
+        )
+
+    def _set_status(self, cursor, event, status):
+        self.execute(
+            cursor, "UPDATE {schema}.enrolments SET status = %s WHERE lab_id = %s AND person_id = %s",
+            (status, event["subject"], event["data"]["person_id"]),
+        )
+
+    def on_lab_enrolment_confirmed(self, cursor, event):
+        self._enrol(cursor, event, "confirmed")
+
+    def on_lab_enrolment_waitlisted(self, cursor, event):
+        self._enrol(cursor, event, "waitlisted")
+
+    def on_lab_enrolment_promoted(self, cursor, event):
+        self._set_status(cursor, event, "confirmed")
+
+    def on_lab_enrolment_withdrawn(self, cursor, event):
+        self._set_status(cursor, event, "withdrawn")
+
+    def on_lab_waitlist_left(self, cursor, event):
+        self._set_status(cursor, event, "left_waitlist")
+
+    def on_lab_attendance_recorded(self, cursor, event):
+        data, lab_id = event["data"], event["subject"]
+        for record in data["records"]:
+            self.execute(
+                cursor,
+                "INSERT INTO {schema}.attendance VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (lab_id, session_id, person_id) DO UPDATE SET status = EXCLUDED.status,"
+                " minutes_late = EXCLUDED.minutes_late, hours = EXCLUDED.hours",
+                (lab_id, data["session_id"], record["person_id"], record["status"], record["minutes_late"],
+                 record["hours"]),
+            )
+
+    def on_lab_completed(self, cursor, event):
+        for c in event["data"]["completions"]:
+            self.execute(
+                cursor, "INSERT INTO {schema}.certificates VALUES (%s, %s, %s, %s) ON CONFLICT (code) DO NOTHING",
+                (c["certificate_code"], event["subject"], c["person_id"], c["hours"]),
+            )
+
+    def waitlist(self, lab_id) -> list[dict]:
+        return self.query(
+            "SELECT person_id, row_number() OVER (ORDER BY since) AS position FROM {schema}.enrolments"
+            " WHERE lab_id = %s AND status = 'waitlisted' ORDER BY since",
+            [lab_id],
+        )
+
+    def certificate(self, code: str) -> dict | None:
+        rows = self.query("SELECT code, lab_id::text, person_id, hours FROM {schema}.certificates WHERE code = %s",
+                          [code])
+        return rows[0] if rows else None
+
+
 class RegistryFacts(Projection):
-    """The registry's events as labs needs them: which Ambiti exist, and in which ATS."""
+    """The registry's events as labs needs them: Ambiti, Comuni and people, with their roles."""
 
     name = "registry_facts"
     source = "registry"
     tables = (
-        "CREATE TABLE IF NOT EXISTS {schema}.known_ambiti (id uuid PRIMARY KEY, name text NOT NULL, ats text NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {schema}.known_ambiti ("
+        " id uuid PRIMARY KEY, name text NOT NULL, ats text NOT NULL, active boolean NOT NULL DEFAULT true)",
+        "CREATE TABLE IF NOT EXISTS {schema}.known_comuni ("
+        " id uuid PRIMARY KEY, istat_code text NOT NULL UNIQUE, name text NOT NULL, piccolo boolean NOT NULL,"
+        " ats text, ambito_id uuid)",
+        "CREATE TABLE IF NOT EXISTS {schema}.known_people ("
+        " id text PRIMARY KEY, name text NOT NULL, email text NOT NULL, role text NOT NULL, organisation jsonb NOT NULL)",
     )
 
     def on_ambito_created(self, cursor, event):
+        data = event["data"]
         self.execute(
             cursor,
-            "INSERT INTO {schema}.known_ambiti (id, name, ats) VALUES (%s, %s, %s)",
-            (event["subject"], event["data"]["name"], event["data"]["ats"]),
+            "INSERT INTO {schema}.known_ambiti (id, name, ats) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (event["subject"], data["name"], data["ats"]),
         )
 
+    def on_ambito_renamed(self, cursor, event):
+        self.execute(cursor, "UPDATE {schema}.known_ambiti SET name = %s WHERE id = %s",
+                     (event["data"]["name"], event["subject"]))
+
+    def on_ambito_dissolved(self, cursor, event):
+        self.execute(cursor, "UPDATE {schema}.known_ambiti SET active = false WHERE id = %s", (event["subject"],))
+
+    on_ambito_merged = on_ambito_dissolved
+
+    def on_comune_registered(self, cursor, event):
+        data = event["data"]
+        self.execute(
+            cursor,
+            "INSERT INTO {schema}.known_comuni (id, istat_code, name, piccolo, ats) VALUES (%s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO NOTHING",
+            (event["subject"], data["istat_code"], data["name"], data["piccolo"], data["ats"]),
+        )
+
+    def on_comune_assigned(self, cursor, event):
+        self.execute(cursor, "UPDATE {schema}.known_comuni SET ambito_id = %s WHERE id = %s",
+                     (event["data"]["ambito_id"], event["subject"]))
+
+    def on_comune_unassigned(self, cursor, event):
+        self.execute(cursor, "UPDATE {schema}.known_comuni SET ambito_id = NULL WHERE id = %s AND ambito_id = %s",
+                     (event["subject"], event["data"]["ambito_id"]))
+
+    def on_person_registered(self, cursor, event):
+        data = event["data"]
+        self.execute(
+            cursor,
+            "INSERT INTO {schema}.known_people VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (event["subject"], data["name"], data["email"], data["role"], Jsonb(data["organisation"])),
+        )
+
+    def on_person_role_changed(self, cursor, event):
+        self.execute(cursor, "UPDATE {schema}.known_people SET role = %s WHERE id = %s",
+                     (event["data"]["role"], event["subject"]))
+
+    def on_person_organisation_changed(self, cursor, event):
+        self.execute(cursor, "UPDATE {schema}.known_people SET organisation = %s WHERE id = %s",
+                     (Jsonb(event["data"]["organisation"]), event["subject"]))
+
+    # A person's Ambito is their organisation's, or else their Comune's; their ATS likewise.
+    PEOPLE = (
+        "SELECT p.id AS person_id, p.name, p.email, p.role,"
+        " COALESCE(p.organisation->>'ambito_id', c.ambito_id::text) AS ambito_id,"
+        " p.organisation->>'comune_istat' AS comune_istat,"
+        " COALESCE(p.organisation->>'ats', a.ats, c.ats) AS ats"
+        " FROM {schema}.known_people p"
+        " LEFT JOIN {schema}.known_comuni c ON c.istat_code = p.organisation->>'comune_istat'"
+        " LEFT JOIN {schema}.known_ambiti a ON a.id::text = COALESCE(p.organisation->>'ambito_id', c.ambito_id::text)"
+    )
+
+    def person(self, person_id: str) -> dict | None:
+        rows = self.query(self.PEOPLE + " WHERE p.id = %s", [person_id])
+        return rows[0] if rows else None
+
     def ambito(self, ambito_id) -> dict | None:
-        rows = self.query("SELECT id::text, name, ats FROM {schema}.known_ambiti WHERE id = %s", [ambito_id])
+        rows = self.query("SELECT id::text, name, ats, active FROM {schema}.known_ambiti WHERE id = %s", [ambito_id])
         return rows[0] if rows else None

@@ -1,9 +1,17 @@
-"""The labs' nameko entrypoints."""
+"""The labs' nameko entrypoints.
+
+``for_ambito`` names the Ambito of a caller who may act only for its own people
+(an Ambito's staff); the gateway passes it from the caller's token.
+"""
 
 from rebuilding.nameko_ext import EventStore, HealthMixin, rpc, subscribe
+from rebuilding.errors import Invalid
 from rebuilding.schemas import validated
 from services.labs import schemas
 from services.labs.application import LabsApplication
+
+TRANSITIONS = ("publish", "close", "start", "complete", "cancel")
+REPORTS = ("ambito_id", "ats")
 
 
 class LabsService(HealthMixin):
@@ -16,18 +24,69 @@ class LabsService(HealthMixin):
 
     @rpc
     def create_lab(self, payload):
-        data = validated(schemas.LabCreate(), payload)
-        return {"id": self.app.create_lab(**data), **data}
-
-    @rpc
-    def enrol(self, lab_id, payload):
-        data = validated(schemas.EnrolmentRequest(), payload)
-        return self.app.enrol(lab_id, data["person_id"], str(data["ambito_id"]))
+        return self.app.create_lab(validated(schemas.LabCreate(), payload))
 
     @rpc
     def get_lab(self, lab_id):
         return self.app.get_lab(lab_id)
 
     @rpc
-    def list_labs(self, ats=None):
-        return self.app.list_labs(ats)
+    def list_labs(self, ats=None, status=None, theme=None):
+        return self.app.list_labs(ats, status, theme)
+
+    @rpc
+    def transition(self, lab_id, action, payload=None):
+        if action not in TRANSITIONS:
+            raise Invalid(f"no action {action}", {"action": [f"one of {', '.join(TRANSITIONS)}"]})
+        reason = validated(schemas.Cancellation(), payload)["reason"]
+        return self.app.transition(lab_id, action, reason)
+
+    @rpc
+    def enrol(self, lab_id, payload, for_ambito=None):
+        data = validated(schemas.EnrolmentRequest(), payload)
+        if "person_id" not in data:
+            raise Invalid("the request names no person", {"person_id": ["Missing data for required field."]})
+        return self.app.enrol(lab_id, data["person_id"], for_ambito)
+
+    @rpc
+    def withdraw(self, lab_id, person_id, for_ambito=None):
+        return self.app.withdraw(lab_id, person_id, for_ambito)
+
+    @rpc
+    def waitlist(self, lab_id):
+        return self.app.waitlist(lab_id)
+
+    @rpc
+    def record_attendance(self, lab_id, session_id, payload):
+        sheet = validated(schemas.AttendanceSheet(), payload)
+        return self.app.record_attendance(lab_id, session_id, sheet["records"])
+
+    @rpc
+    def register(self, lab_id, for_ambito=None):
+        return self.app.register(lab_id, for_ambito)
+
+    @rpc
+    def certificate(self, lab_id, person_id, for_ambito=None):
+        return self.app.certificate(lab_id, person_id, for_ambito)
+
+    @rpc
+    def verify_certificate(self, code):
+        return self.app.verify_certificate(code)
+
+    @rpc
+    def report(self, by, only=None):
+        if by not in REPORTS:
+            raise Invalid(f"no report by {by}", {"by": [f"one of {', '.join(REPORTS)}"]})
+        return self.app.report(by, only)
+
+    @rpc
+    def kpis(self):
+        return self.app.kpis()
+
+    @rpc
+    def list_themes(self):
+        return self.app.list_themes()
+
+    @rpc
+    def add_theme(self, payload):
+        return self.app.add_theme(**validated(schemas.ThemeCreate(), payload))
