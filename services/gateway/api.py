@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import eventlet
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from nameko.exceptions import RemoteError
+from amqp.exceptions import ChannelError
+from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
@@ -50,7 +51,10 @@ def error_response(status: int, code: str, message: str, details=None) -> Respon
 
 def call(method, *args, timeout: float = RPC_TIMEOUT, **kwargs):
     """An RPC that gives up after ``timeout`` seconds instead of hanging the request."""
-    reply = method.call_async(*args, **kwargs)
+    try:
+        reply = method.call_async(*args, **kwargs)
+    except (UnknownService, ChannelError):  # no queue bound: no instance has ever run
+        raise Unavailable(f"{method.service_name} is not running") from None
     with eventlet.Timeout(timeout, False):
         return reply.result()
     raise Unavailable(f"{method.service_name} did not answer in {timeout:g} s")

@@ -1,0 +1,83 @@
+"""The gateway's own behaviour: tokens, errors as JSON, health, and the API description."""
+
+import pytest
+import requests
+
+from rebuilding import auth
+from services.gateway.api import api
+from services.gateway.service import GatewayService
+from services.labs.service import LabsService
+from services.registry.service import RegistryService
+from services.surveys.service import SurveysService
+from services.toolkit.service import ToolkitService
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gateway(runner_factory, nameko_config):
+    """Every service but toolkit, which is 'down'."""
+    runner = runner_factory(nameko_config, RegistryService, LabsService, SurveysService, GatewayService)
+    runner.start()
+    return f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
+
+
+def bearer(role, **claims):
+    return {"Authorization": "Bearer " + auth.mint("tester", [role], **claims)}
+
+
+def test_an_endpoint_without_a_token_answers_401_in_json(gateway):
+    response = requests.get(f"{gateway}/labs")
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthenticated", "message": "a bearer token is required"}
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_token_without_the_needed_role_answers_403(gateway):
+    response = requests.post(f"{gateway}/labs", json={}, headers=bearer("participant"))
+    assert response.status_code == 403
+    assert response.json()["error"] == "forbidden"
+
+
+def test_a_body_that_is_not_json_answers_400_without_a_stack_trace(gateway):
+    response = requests.post(f"{gateway}/registry/ambiti", data="{nope", headers=bearer("staff"))
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid", "message": "the body is not valid JSON"}
+
+
+def test_invalid_fields_are_named_one_by_one(gateway):
+    response = requests.post(f"{gateway}/registry/ambiti", json={"name": "", "ats": "lazio"}, headers=bearer("staff"))
+    assert response.status_code == 400
+    details = response.json()["details"]
+    assert set(details) >= {"name", "ats"}
+
+
+def test_an_unknown_route_answers_404_in_json(gateway):
+    response = requests.get(f"{gateway}/no/such/thing", headers=bearer("staff"))
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
+def test_health_names_the_service_that_is_down_and_reports_relay_lag(gateway):
+    response = requests.get(f"{gateway}/health", timeout=30)
+    assert response.status_code == 503
+    health = response.json()
+    assert health["status"] == "degraded" and health["gateway"] == "ok"
+    assert health["services"]["toolkit"]["status"] == "down"
+    labs = health["services"]["labs"]
+    assert labs["status"] == "ok" and labs["relay"]["lag"] == labs["events"] - labs["relay"]["position"]
+
+
+def test_the_openapi_document_describes_every_route_the_gateway_serves(gateway):
+    spec = requests.get(f"{gateway}/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    served = {(op.method.upper(), op.path) for op in api.operations}
+    described = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    assert served == described
+    assert spec["paths"]["/labs"]["post"]["security"] == [{"bearer": []}]
+    assert "security" not in spec["paths"]["/health"]["get"]
+
+
+def test_the_api_page_is_html_that_lists_the_routes(gateway):
+    response = requests.get(f"{gateway}/docs")
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "/registry/ambiti" in response.text and "/openapi.json" in response.text
