@@ -1,0 +1,160 @@
+"""The registry through the gateway, as clients and other services see it: HTTP, tokens and published events."""
+
+import json
+
+import pika
+import pytest
+
+from rebuilding.topology import service_exchange
+from services.gateway.service import GatewayService
+from services.registry.application import RegistryApplication
+from services.registry.service import RegistryService
+from tests.support import Gateway, RelayProcess, eventually
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def gateway(runner_factory, nameko_config):
+    RegistryApplication().seed()
+    relay = RelayProcess("registry").start()
+    runner = runner_factory(nameko_config, RegistryService, GatewayService)
+    runner.start()
+    yield f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
+    relay.stop()
+
+
+@pytest.fixture
+def staff(gateway):
+    return Gateway.as_role(gateway, "staff")
+
+
+@pytest.fixture
+def listener(broker, unique):
+    """A queue bound to the registry's exchange, as the labs service or any outside project binds one."""
+    connection = pika.BlockingConnection(pika.URLParameters(broker))
+    channel = connection.channel()
+    channel.exchange_declare(service_exchange("registry"), exchange_type="topic", durable=True)
+    queue = f"registry-listener-{unique}"
+    channel.queue_declare(queue, exclusive=True)
+    channel.queue_bind(queue, service_exchange("registry"), routing_key="registry.person.*")
+    yield channel, queue
+    connection.close()
+
+
+def patch(client, path, body):
+    return client.request("PATCH", path, json=body)
+
+
+def create_ambito(staff, unique, label="A", **extra):
+    response = staff.post("/registry/ambiti", {"name": f"Ambito DEMO {label} {unique}", "ats": "insubria", **extra})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def shown(client, path, check):
+    def attempt():
+        response = client.get(path)
+        assert response.status_code == 200, response.text
+        assert check(response.json()), response.json()
+        return response.json()
+    return eventually(attempt)
+
+
+def test_ats_and_comuni_are_browsable_by_any_role(gateway):
+    auditor = Gateway.as_role(gateway, "auditor")
+    ats = auditor.get("/registry/ats").json()
+    assert [a["code"] for a in ats] == ["milano", "insubria", "brianza", "bergamo", "brescia", "val-padana", "pavia", "montagna"]
+    insubria = shown(auditor, "/registry/ats/insubria", lambda a: a["comuni"] == 138 + 148)
+    assert insubria["comuni_provisional"] == 148  # Como, until Medio Alto Lario is mapped
+    page = auditor.get("/registry/comuni", params={"province": "VA", "piccolo": "true", "per_page": 10, "page": 2}).json()
+    assert len(page["items"]) == 10 and page["page"] == 2
+    assert all(c["province_abbr"] == "VA" and c["piccolo"] for c in page["items"])
+    assert auditor.get("/registry/comuni/012133").json()["name"] == "Varese"
+    assert auditor.get("/registry/ats/lazio").status_code == 404
+
+
+def test_an_ambito_is_built_and_a_second_ambito_for_a_comune_is_a_clear_409(staff, unique):
+    first = create_ambito(staff, unique, capofila_istat="012001")
+    assert staff.post(f"/registry/ambiti/{first}/comuni", {"istat_codes": ["012002"]}).status_code == 200
+    detail = shown(staff, f"/registry/ambiti/{first}", lambda a: a["comuni_count"] == 2)
+    assert detail["ufficio_di_piano"]["capofila"]["istat_code"] == "012001"
+
+    second = create_ambito(staff, unique, label="B")
+    refused = staff.post(f"/registry/ambiti/{second}/comuni", {"istat_codes": ["012002"]})
+    assert refused.status_code == 409
+    body = refused.json()
+    assert body["error"] == "conflict" and "012002" in body["message"]
+    assert body["details"]["ambito_id"] == first
+    assert "Traceback" not in refused.text
+
+
+def test_only_staff_change_the_map_and_bad_input_is_a_400_per_field(gateway, staff, unique):
+    ambito_id = create_ambito(staff, unique)
+    ambito_token = Gateway.as_role(gateway, "ambito", ambito=ambito_id)
+    assert ambito_token.post("/registry/ambiti", {"name": "Ambito DEMO", "ats": "pavia"}).status_code == 403
+    assert ambito_token.post(f"/registry/ambiti/{ambito_id}/dissolve").status_code == 403
+    bad = staff.post("/registry/ambiti", {"name": "", "ats": "lazio", "capofila_istat": "12"})
+    assert bad.status_code == 400
+    assert set(bad.json()["details"]) == {"name", "ats", "capofila_istat"}
+    assert staff.get("/registry/ambiti/not-a-uuid").status_code == 404
+
+
+def test_an_ambitos_membership_reads_as_of_a_date(staff, unique):
+    ambito_id = create_ambito(staff, unique, capofila_istat="012003")
+    today = shown(staff, f"/registry/ambiti/{ambito_id}/membership?as_of=2999-01-01", lambda m: m["comuni"])
+    assert [c["istat_code"] for c in today["comuni"]] == ["012003"]
+    assert staff.get(f"/registry/ambiti/{ambito_id}/membership?as_of=2020-01-01").json()["comuni"] == []
+    assert staff.get(f"/registry/ambiti/{ambito_id}/membership?as_of=ieri").status_code == 400
+
+
+def test_people_are_registered_read_and_changed_and_labs_hears_of_them_by_id(gateway, staff, listener, unique):
+    own = create_ambito(staff, unique, label="A")
+    other = create_ambito(staff, unique, label="B")
+    body = {"name": "Giulia DEMO", "email": f"giulia.{unique}@example.org", "role": "operatore",
+            "organisation": {"kind": "ufficio_di_piano", "ambito_id": own}}
+    created = staff.post("/registry/people", body)
+    assert created.status_code == 201, created.text
+    person_id = created.json()["id"]
+    assert created.json()["organisation"]["ats"] == "insubria"
+    assert staff.post("/registry/people", body).status_code == 409
+
+    ambito_staff = Gateway.as_role(gateway, "ambito", ambito=own)
+    promoted = patch(ambito_staff, f"/registry/people/{person_id}", {"role": "responsabile_ufficio_di_piano"})
+    assert promoted.status_code == 200, promoted.text
+    assert patch(Gateway.as_role(gateway, "ambito", ambito=other), f"/registry/people/{person_id}",
+                 {"role": "operatore"}).status_code == 403
+    assert patch(staff, f"/registry/people/{person_id}", {"role": "referente_ats"}).status_code == 422
+    assert patch(staff, f"/registry/people/{person_id}", {}).status_code == 400
+    assert Gateway.as_role(gateway, "participant").post("/registry/people", body).status_code == 403
+    assert staff.get(f"/registry/people/{person_id}").json()["role"] == "responsabile_ufficio_di_piano"
+
+    channel, queue = listener
+
+    def published():
+        method, _, payload = channel.basic_get(queue, auto_ack=True)
+        assert method is not None
+        return json.loads(payload)
+
+    registered = eventually(published)
+    assert registered["type"] == "it.anci.rebuilding.registry.person.registered.v1"
+    assert registered["subject"] == person_id
+    assert registered["data"]["organisation"]["ambito_id"] == own
+    assert eventually(published)["data"] == {"role": "responsabile_ufficio_di_piano"}
+
+
+def test_a_mapping_file_is_imported_once_and_its_rejections_reported(staff, unique):
+    text = ("istat_code,ats,ambito,capofila\n"
+            f"013003,montagna,Ambito DEMO Medio Alto Lario {unique},1\n"
+            f"013004,insubria,Ambito DEMO Comasco {unique},\n"
+            "013005,bergamo,Ambito DEMO Sbagliato,\n"
+            "000000,insubria,Ambito DEMO Inesistente,\n")
+    headers = {"Content-Type": "text/csv"}
+    first = staff.request("POST", "/registry/imports/ambiti", data=text.encode(), headers=headers)
+    assert first.status_code == 200, first.text
+    assert [r["reason"] for r in first.json()["rejected"]] == ["ats_mismatch", "unknown_code"]
+    assert first.json()["events"] > 0
+    again = staff.request("POST", "/registry/imports/ambiti", data=text.encode(), headers=headers).json()
+    assert again["events"] == 0
+    lario = shown(staff, "/registry/comuni/013003", lambda c: c["ats"] == "montagna")
+    assert lario["ats_provisional"] is False
