@@ -40,9 +40,20 @@ class Step:
             self.last = position
 
     def seen(self, position: int) -> bool:
-        """Whether this one position was processed, whatever came after it."""
-        self.cursor.execute(self.checkpoint.seen_statement, (self.upstream, position))
+        """Whether this one position was processed: replayed in order, or delivered on its own."""
+        if position <= self.last:
+            return True
+        self.cursor.execute(self.checkpoint.seen_statement, (delivered(self.upstream), position))
         return self.cursor.fetchone() is not None
+
+    def record(self, position: int) -> None:
+        """Record one delivered position, whatever the order it came in."""
+        self.checkpoint._insert_tracking(self.cursor, Tracking(delivered(self.upstream), position))
+
+
+def delivered(upstream: str) -> str:
+    """Tracking name of positions delivered one by one, apart from the ordered replay's mark."""
+    return f"{upstream}:delivered"
 
 
 class Checkpoint(PostgresTrackingRecorder):
@@ -72,14 +83,14 @@ class Checkpoint(PostgresTrackingRecorder):
             yield Step(cursor, self, upstream, self._max_tracking_id(upstream, cursor) or 0)
 
     def position(self, upstream: str) -> int:
-        return self.max_tracking_id(upstream) or 0
+        return max(self.max_tracking_id(upstream) or 0, self.max_tracking_id(delivered(upstream)) or 0)
 
     def forget(self, cursor: Cursor, upstream: str) -> None:
         cursor.execute(
-            SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
+            SQL("DELETE FROM {}.{} WHERE application_name IN (%s, %s)").format(
                 Identifier(self.datastore.schema), Identifier(self.tracking_table_name)
             ),
-            (upstream,),
+            (upstream, delivered(upstream)),
         )
 
 
@@ -116,13 +127,14 @@ class Projection(Checkpoint):
         """Apply one delivered event exactly once, in whatever order it arrives.
 
         Returns False for a duplicate. A re-driven dead letter arrives after
-        events that followed it upstream, and is applied then.
+        events that followed it upstream, and is applied then. Positions up to the
+        last rebuild's mark count as seen: the rebuild replayed them.
         """
         with self.step(self.source) as step:
             if step.seen(envelope["position"]):
                 return False
             self._handle(step.cursor, envelope)
-            self._insert_tracking(step.cursor, Tracking(self.source, envelope["position"]))
+            step.record(envelope["position"])
             return True
 
     def _handle(self, cursor: Cursor, envelope: Envelope) -> None:
