@@ -20,9 +20,22 @@ REFUSALS = {
 }
 
 
+# Two instances that change one lab at once take turns: the loser reloads and decides
+# again, and may lose many times in a row while the other instance works through a
+# burst of requests, so it keeps trying for longer than the platform's default.
+ATTEMPTS = 200
+
+
 class LabsApplication(ServiceApplication):
     name = "labs"
     projection_classes = (LabCatalogue, Participation, RegistryFacts, EnrolmentMail)
+    # A busy lab is reloaded on every request: from a cache fast-forwarded by its new
+    # events, and, in a fresh instance, from its latest snapshot.
+    env = {"AGGREGATE_CACHE_MAXSIZE": "500", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+    snapshotting_intervals = {Lab: 100}
+
+    def change(self, aggregate_id, command, attempts: int = ATTEMPTS):
+        return super().change(aggregate_id, command, attempts)
 
     @property
     def catalogue(self) -> LabCatalogue:
