@@ -17,7 +17,7 @@ import psycopg
 from eventsourcing.domain import Aggregate, event
 from psycopg import sql
 
-DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/rebuilding_bench"
+DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/{}"
 AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/%2F"
 EVENTS_PER_TALLY = 10
 EVENTS_PER_SAVE = 1000
@@ -53,9 +53,12 @@ def _append(app, total: int) -> int:
 
 
 @contextmanager
-def bench_database() -> Iterator[config.DatabaseSettings]:
-    """Point the platform at a freshly made bench database and the local broker; drop the database after."""
-    os.environ["REBUILDING_DATABASE_URL"] = DATABASE_URL
+def bench_database(name: str = "rebuilding_bench") -> Iterator[config.DatabaseSettings]:
+    """Point the platform at a freshly made database ``name`` and the local broker; drop the database after.
+
+    Each benchmark names its own database, so two of them can run at once.
+    """
+    os.environ["REBUILDING_DATABASE_URL"] = DATABASE_URL.format(name)
     os.environ["REBUILDING_AMQP_URI"] = AMQP_URI
     settings = config.database()
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(settings.dbname))

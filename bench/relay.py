@@ -104,7 +104,7 @@ def publish_raw(exchange: str, size: int, confirm: bool) -> None:
 
 
 def main() -> None:
-    with bench_database():
+    with bench_database("rebuilding_bench_relay"):
         app = BenchRelay()
         try:
             appended = append_events(app, EVENTS)

@@ -48,7 +48,7 @@ def read(label: str, count_all) -> Figure:
 
 
 def main() -> None:
-    with bench_database() as settings:
+    with bench_database("rebuilding_bench_replay") as settings:
         app = BenchReplay()
         try:
             appended = append_events(app, EVENTS)
