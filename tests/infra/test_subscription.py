@@ -118,8 +118,7 @@ def test_the_dead_letter_queue_of_every_subscriber_is_declared_beside_it(followe
     try:
         channel = connection.channel()
         eventually(lambda: channel.queue_declare(dead_letter_queue(QUEUE), passive=True))
-        declared = channel.queue_declare(QUEUE, passive=True)
-        assert declared.method.consumer_count == 1
+        eventually(lambda: channel.queue_declare(QUEUE, passive=True).method.consumer_count == 1)
     finally:
         connection.close()
     assert MAX_DELIVERIES >= 2
