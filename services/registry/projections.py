@@ -3,6 +3,7 @@
 People are read from their own events (see ``RegistryApplication.get_person``).
 """
 
+import unicodedata
 from datetime import datetime
 
 from rebuilding.views import Projection
@@ -23,7 +24,7 @@ class Directory(Projection):
         "CREATE TABLE IF NOT EXISTS {schema}.directory_comuni ("
         " istat_code text PRIMARY KEY, name text NOT NULL, province_abbr text NOT NULL,"
         " province_name text NOT NULL, population integer NOT NULL, piccolo boolean NOT NULL,"
-        " ats text, ats_provisional boolean NOT NULL, ambito_id uuid)",
+        " ats text, ats_provisional boolean NOT NULL, ambito_id uuid, search_key text COLLATE \"C\" NOT NULL)",
         "CREATE INDEX IF NOT EXISTS directory_comuni_ambito ON {schema}.directory_comuni (ambito_id)",
         "CREATE TABLE IF NOT EXISTS {schema}.directory_memberships ("
         " istat_code text NOT NULL, ambito_id uuid NOT NULL,"
@@ -63,9 +64,9 @@ class Directory(Projection):
         self.execute(
             cursor,
             "INSERT INTO {schema}.directory_comuni (istat_code, name, province_abbr, province_name, population,"
-            " piccolo, ats, ats_provisional) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            " piccolo, ats, ats_provisional, search_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (d["istat_code"], d["name"], d["province_abbr"], d["province_name"], d["population"],
-             d["piccolo"], d["ats"], d["ats_provisional"]),
+             d["piccolo"], d["ats"], d["ats_provisional"], search_key(d["name"])),
         )
 
     def on_comune_assigned(self, cursor, event):
@@ -155,20 +156,30 @@ class Directory(Projection):
 
     def search_comuni(self, q=None, province=None, ats=None, ambito=None, piccolo=None,
                       page: int = 1, per_page: int = 50) -> dict:
+        """A page of Comuni; ``q`` matches inside the name, ignoring case and accents, or starts the ISTAT code."""
         conditions, params = ["true"], []
         if q:
-            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append("(c.name ILIKE %s OR c.istat_code LIKE %s)")
+            escaped = search_key(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append("(c.search_key LIKE %s OR c.istat_code LIKE %s)")
             params += [f"%{escaped}%", f"{escaped}%"]
         for column, value in (("province_abbr", province), ("ats", ats), ("ambito_id", ambito), ("piccolo", piccolo)):
             if value is not None:
                 conditions.append(f"c.{column} = %s")
                 params.append(value)
         where = " AND ".join(conditions)
-        total = self.query(f"SELECT count(*) AS n FROM {{schema}}.directory_comuni c WHERE {where}", params)[0]["n"]
-        items = self.query(
-            f"SELECT {_COMUNE_COLUMNS} FROM {{schema}}.directory_comuni c WHERE {where}"
+        rows = self.query(
+            f"SELECT {_COMUNE_COLUMNS}, count(*) OVER () AS total FROM {{schema}}.directory_comuni c WHERE {where}"
             " ORDER BY c.name, c.istat_code LIMIT %s OFFSET %s",
             [*params, per_page, (page - 1) * per_page],
         )
-        return {"items": items, "total": total, "page": page, "per_page": per_page}
+        if rows:
+            total = rows[0]["total"]
+        else:  # past the last page, or nothing matches
+            total = self.query(f"SELECT count(*) AS n FROM {{schema}}.directory_comuni c WHERE {where}", params)[0]["n"]
+        return {"items": [{k: v for k, v in row.items() if k != "total"} for row in rows],
+                "total": total, "page": page, "per_page": per_page}
+
+
+def search_key(text: str) -> str:
+    """Lower case without accents: "Agliè" is found as "aglie"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)).casefold()
