@@ -37,6 +37,15 @@ def data_dir() -> Path:
     return Path(_env("REBUILDING_DATA_DIR", str(default)))
 
 
+def db_pool_min() -> int:
+    return int(_env("REBUILDING_DB_POOL_MIN", "2"))
+
+
+def db_pool_max() -> int:
+    """At least nameko's max_workers (deploy/nameko.yaml), so no worker waits for a connection."""
+    return int(_env("REBUILDING_DB_POOL_MAX", "20"))
+
+
 def poll_interval() -> float:
     """Seconds a relay or projector waits before looking again at an idle log."""
     return float(_env("REBUILDING_POLL_INTERVAL", "0.05"))

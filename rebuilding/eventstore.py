@@ -38,7 +38,9 @@ def postgres_env(schema: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": settings.password,
         "POSTGRES_DBNAME": settings.dbname,
         "POSTGRES_SCHEMA": schema,
-        "POSTGRES_POOL_SIZE": "10",
+        # Few idle connections per process, room for every nameko worker when busy.
+        "POSTGRES_POOL_SIZE": str(config.db_pool_min()),
+        "POSTGRES_MAX_OVERFLOW": str(config.db_pool_max() - config.db_pool_min()),
         "CREATE_TABLE": "y",
         # A row per processed position, not only the highest: a dead-lettered event
         # that an operator re-drives after later ones is still applied, once.
