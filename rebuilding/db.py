@@ -1,5 +1,7 @@
 """PostgreSQL plumbing shared by the event stores, relays and views."""
 
+from contextlib import contextmanager
+
 import psycopg
 from psycopg import sql
 
@@ -27,3 +29,13 @@ def ensure_schema(schema: str, settings: config.DatabaseSettings | None = None) 
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         except psycopg.errors.UniqueViolation:
             pass  # a concurrent CREATE SCHEMA IF NOT EXISTS won the race
+
+
+@contextmanager
+def creating_tables(schema: str, settings: config.DatabaseSettings | None = None):
+    """Hold a lock on ``schema`` while making its tables: two sessions that run the same
+    CREATE TABLE IF NOT EXISTS at once make one of them fail instead of wait."""
+    settings = settings or config.database()
+    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"rebuilding.create-tables.{schema}",))
+        yield  # closing the session releases the lock

@@ -95,14 +95,16 @@ class ServiceApplication(Application):
             db.ensure_database()
             db.ensure_schema(self.name)
             env = {**postgres_env(self.name), **env}
-        super().__init__(env=env)
         self._locks = KeyedLocks()
-        if not self.in_memory:
+        if self.in_memory:
+            super().__init__(env=env)
+            self.projections = ()
+            return
+        with db.creating_tables(self.name):
+            super().__init__(env=env)
             datastore = self.recorder.datastore
             self.relay_checkpoint = RelayCheckpoint(datastore)
             self.projections = tuple(cls(datastore) for cls in self.projection_classes)
-        else:
-            self.projections = ()
 
     def change(self, aggregate_id: UUID, command: Callable, attempts: int = 20):
         """Load an aggregate, run ``command`` on it and save, retrying on a concurrent save.
