@@ -6,7 +6,7 @@ import pika
 import pytest
 
 from rebuilding import config
-from rebuilding.topology import service_exchange
+from rebuilding.topology import service_exchange, subscriber_queue
 from services.gateway.service import GatewayService
 from services.labs.service import LabsService
 from services.registry.service import RegistryService
@@ -22,6 +22,7 @@ def platform(runner_factory, nameko_config):
     relay = RelayProcess(*config.SERVICES).start()
     runner = runner_factory(nameko_config, RegistryService, LabsService, SurveysService, ToolkitService, GatewayService)
     runner.start()
+    eventually(lambda: queue_exists(nameko_config["AMQP_URI"], subscriber_queue("labs", "on_registry_event")))
     yield f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
     relay.stop()
 
@@ -39,6 +40,16 @@ def outside_subscriber(broker, unique):
     connection.close()
 
 
+def queue_exists(amqp_uri, queue) -> bool:
+    """Events published before a subscriber's queue is bound never reach it: wait for the binding."""
+    with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as connection:
+        try:
+            connection.channel().queue_declare(queue, passive=True)
+            return True
+        except pika.exceptions.ChannelClosedByBroker:
+            return False
+
+
 def received(channel, queue, routing_key):
     method, properties, body = channel.basic_get(queue, auto_ack=True)
     while method is not None:
@@ -48,7 +59,7 @@ def received(channel, queue, routing_key):
     return None
 
 
-def test_an_ambito_created_in_the_registry_lets_labs_enrol_its_people_and_the_world_hears_of_it(
+def test_a_person_registered_in_the_registry_can_enrol_in_a_lab_and_the_world_hears_of_it(
     platform, outside_subscriber, unique
 ):
     staff = Gateway.as_role(platform, "staff")
@@ -56,13 +67,20 @@ def test_an_ambito_created_in_the_registry_lets_labs_enrol_its_people_and_the_wo
 
     ambito = staff.post("/registry/ambiti", {"name": f"Ambito DEMO {unique}", "ats": "bergamo"})
     assert ambito.status_code == 201, ambito.text
+    person = staff.post("/registry/people", {
+        "name": f"Persona DEMO {unique}", "email": f"demo-{unique}@example.org",
+        "role": "responsabile_ufficio_di_piano",
+        "organisation": {"kind": "ufficio_di_piano", "ambito_id": ambito.json()["id"]},
+    })
+    assert person.status_code == 201, person.text
     lab = staff.post("/labs", {"title": f"Laboratorio DEMO {unique}", "ats": "bergamo", "capacity": 30})
     assert lab.status_code == 201, lab.text
-    lab_id, ambito_id = lab.json()["id"], ambito.json()["id"]
+    lab_id, person_id = lab.json()["id"], person.json()["id"]
+    assert staff.post(f"/labs/{lab_id}/publish").status_code == 200
 
     def enrolled():
-        response = staff.post(f"/labs/{lab_id}/enrollments", {"person_id": f"p-{unique}", "ambito_id": ambito_id})
-        assert response.status_code == 201, response.text  # 422 until labs has heard of the Ambito
+        response = staff.post(f"/labs/{lab_id}/enrollments", {"person_id": person_id})
+        assert response.status_code == 201, response.text  # 422 until labs has heard of the person
         return response
 
     eventually(enrolled)
@@ -76,5 +94,7 @@ def test_an_ambito_created_in_the_registry_lets_labs_enrol_its_people_and_the_wo
 
     event = eventually(lambda: received(channel, queue, "labs.lab.enrolment_confirmed"))
     assert event["subject"] == lab_id
-    assert event["data"] == {"person_id": f"p-{unique}", "ambito_id": ambito_id}
+    assert event["data"]["person_id"] == person_id
+    assert event["data"]["ambito_id"] == ambito.json()["id"]
+    assert event["data"]["role"] == "responsabile_ufficio_di_piano"
     assert event["type"] == "it.anci.rebuilding.labs.lab.enrolment_confirmed.v1"
