@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import eventlet
 import jsonschema
 import pytest
 from nameko.testing.services import entrypoint_hook
@@ -11,6 +12,7 @@ from nameko.testing.utils import get_extension
 
 from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from rebuilding.nameko_ext import EventStore
+from services.registry.application import RegistryApplication
 from services.registry.service import RegistryService
 from tests.support import eventually
 
@@ -347,3 +349,39 @@ def test_every_event_others_consume_matches_its_published_contract(registry, uni
         jsonschema.validate(envelope["data"], schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
         seen.add(path.name)
     assert seen == {p.name for p in (CONTRACTS / "contracts/events/registry").glob("*.json")}
+
+
+def outcomes(*commands):
+    """Run commands at once; what each returned, or the Conflict it raised."""
+    def attempt(command):
+        try:
+            return command()
+        except Conflict as conflict:
+            return conflict
+
+    pool = eventlet.GreenPool()
+    return list(pool.imap(attempt, commands))
+
+
+@pytest.fixture
+def other_instance(registry):
+    """A second instance of the registry on the same event store, as a scaled-out deployment runs."""
+    app = RegistryApplication()
+    yield app
+    app.close()
+
+
+def test_two_instances_assigning_one_comune_at_once_leave_it_in_one_ambito(registry, other_instance, unique):
+    first, second = ambito(registry, unique, label="A"), ambito(registry, unique, label="B")
+    results = outcomes(lambda: registry.app.assign_comuni(first, ["016029"]),
+                       lambda: other_instance.assign_comuni(second, ["016029"]))
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"]
+    winner = first if isinstance(results[0], dict) else second
+    assert soon(lambda: registry.get_comune("016029")["ambito_id"] == winner)
+
+
+def test_two_instances_registering_one_email_at_once_register_one_person(registry, other_instance, unique):
+    organisation = {"kind": "anci", "name": None, "ambito_id": None, "comune_istat": None, "ats": None}
+    results = outcomes(*(lambda app=app: app.register_person("Persona DEMO", f"race.{unique}@example.org", "staff_anci", organisation)
+                         for app in (registry.app, other_instance)))
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"]
