@@ -18,7 +18,7 @@ from services.registry.domain import (
     require_ats_match, ufficio_di_piano_name,
 )
 from services.registry.projections import Directory
-from services.registry.territory import ATS_NAMES, SUB_PROVINCIAL_EXCEPTIONS, ats_provinces, read_istat
+from services.registry.territory import ATS_NAMES, ISTAT_CREDIT, SUB_PROVINCIAL_EXCEPTIONS, ats_provinces, read_istat
 
 SAVE_BATCH = 1000
 
@@ -117,6 +117,7 @@ class RegistryApplication(ServiceApplication):
             "comuni_provisional": counts.get("provisional", 0),
             "piccoli_comuni": counts.get("piccoli", 0),
             "population": counts.get("population", 0),
+            "credit": ISTAT_CREDIT,
         }
 
     # Ambiti
@@ -153,6 +154,7 @@ class RegistryApplication(ServiceApplication):
             "comuni_count": len(comuni),
             "population": sum(c["population"] for c in comuni),
             "piccoli_comuni": sum(c["piccolo"] for c in comuni),
+            "credit": ISTAT_CREDIT,
         }
 
     def rename_ambito(self, ambito_id: str, name: str) -> None:
@@ -239,13 +241,13 @@ class RegistryApplication(ServiceApplication):
     # Comuni
 
     def list_comuni(self, **filters) -> dict:
-        return self.directory.search_comuni(**filters)
+        return {**self.directory.search_comuni(**filters), "credit": ISTAT_CREDIT}
 
     def get_comune(self, istat_code: str) -> dict:
         comune = self.directory.comune(istat_code)
         if comune is None:
             raise NotFound(f"no Comune with ISTAT code {istat_code}")
-        return comune
+        return {**comune, "credit": ISTAT_CREDIT}
 
     # Import
 

@@ -113,7 +113,11 @@ class Ambito(Schema):
     capofila_istat = fields.String(allow_none=True)
 
 
-class Comune(Schema):
+class Credited(Schema):
+    credit = fields.String(metadata={"description": "Fonte: ISTAT, for the Comuni's data"})
+
+
+class Comune(Credited):
     istat_code = fields.String()
     name = fields.String()
     province_abbr = fields.String()
@@ -130,7 +134,7 @@ class UfficioDiPiano(Schema):
     capofila = fields.Dict(allow_none=True)
 
 
-class AmbitoDetail(Ambito):
+class AmbitoDetail(Ambito, Credited):
     status = fields.String()
     merged_into = fields.UUID(allow_none=True)
     ufficio_di_piano = fields.Nested(UfficioDiPiano)
@@ -140,7 +144,7 @@ class AmbitoDetail(Ambito):
     piccoli_comuni = fields.Integer()
 
 
-class Ats(Schema):
+class Ats(Credited):
     code = fields.String()
     name = fields.String()
     provinces = fields.List(fields.String())
@@ -152,7 +156,7 @@ class Ats(Schema):
     population = fields.Integer()
 
 
-class ComuniPage(Schema):
+class ComuniPage(Credited):
     items = fields.List(fields.Nested(Comune))
     total = fields.Integer()
     page = fields.Integer()

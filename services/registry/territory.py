@@ -7,6 +7,8 @@ from pathlib import Path
 from rebuilding import config
 
 LOMBARDIA = "03"
+ISTAT_CREDIT = "Fonte: ISTAT"
+"""Shown beside anything taken from the ISTAT file (CC BY 3.0 IT)."""
 PICCOLO_COMUNE_MAX_POPULATION = 5_000
 """Law 158/2017: a piccolo comune has at most 5,000 inhabitants."""
 

@@ -158,3 +158,11 @@ def test_a_mapping_file_is_imported_once_and_its_rejections_reported(staff, uniq
     assert again["events"] == 0
     lario = shown(staff, "/registry/comuni/013003", lambda c: c["ats"] == "montagna")
     assert lario["ats_provisional"] is False
+
+
+def test_whatever_comes_from_the_istat_file_credits_istat(staff, unique):
+    ambito_id = create_ambito(staff, unique, capofila_istat="012004")
+    assert staff.get("/registry/comuni?q=varese").json()["credit"] == "Fonte: ISTAT"
+    assert staff.get("/registry/comuni/012133").json()["credit"] == "Fonte: ISTAT"
+    assert staff.get("/registry/ats/insubria").json()["credit"] == "Fonte: ISTAT"
+    assert shown(staff, f"/registry/ambiti/{ambito_id}", lambda a: a["comuni"])["credit"] == "Fonte: ISTAT"
