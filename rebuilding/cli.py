@@ -130,6 +130,13 @@ def cmd_demo(args) -> None:
     demo.load(args.gateway)
 
 
+def cmd_contracts(args) -> None:
+    from rebuilding import contracts
+
+    for path in contracts.write():
+        print(path)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="rebuilding", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -177,6 +184,8 @@ def parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="load the demo data through the gateway (labelled DEMO)")
     demo.add_argument("--gateway", default=None, help="the gateway's base URL")
     demo.set_defaults(run=cmd_demo)
+    contracts = commands.add_parser("contracts", help="write the RPC contracts in contracts/rpc from the code")
+    contracts.set_defaults(run=cmd_contracts)
     return root
 
 
