@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 .PHONY: install infra up down test bench
 
 $(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); deploy/apt-install.sh python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet "setuptools>=65,<82" wheel
 	$(BIN)/pip install --quiet -e .
 	touch $@
