@@ -155,7 +155,7 @@ def main() -> None:
         show(caught_up)
         print(f"{'seed: Lombardy in all':<44} {lombardy.seconds + caught_up.seconds:8.2f} s (the target is under 10 s)\n")
 
-        italy = timed("seed --all-italy: the rest (file, checks, save)", lambda: app.seed(all_italy=True)["registered"])
+        italy = timed("seed --all-italy (reads file, skips known)", lambda: app.seed(all_italy=True)["registered"])
         ambiti = synthetic_ambiti(app)
         raw = baseline(italy.events + ambiti.events)
         show(italy, raw)

@@ -327,6 +327,12 @@ class RegistryApplication(ServiceApplication):
             found.update(name="ANCI Lombardia")
         return found
 
+    def _ambito_now(self, organisation: dict) -> str | None:
+        """The Ambito an organisation is in today: a Comune may have joined one since."""
+        if organisation["kind"] == "comune":
+            return self._comune(organisation["comune_istat"]).ambito_id
+        return organisation["ambito_id"]
+
     def register_person(self, name: str, email: str, role: str, organisation: dict) -> dict:
         if email_claim_id(email) in self.repository:
             raise Conflict(f"{email} belongs to someone already", {"email": ["already registered"]})
@@ -348,7 +354,7 @@ class RegistryApplication(ServiceApplication):
                 raise NotFound(f"no person {person_id}")
             if within_ambito is not None:
                 for org in (person.organisation, resolved or person.organisation):
-                    if org["ambito_id"] != within_ambito:
+                    if self._ambito_now(org) != within_ambito:
                         raise Forbidden("an Ambito's staff change only their own Ambito's people")
             person.change(role=role, organisation=resolved)
 

@@ -6,9 +6,10 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from rebuilding.errors import Conflict
+from rebuilding.eventstore import aggregate_id
 from services.labs.service import LabsService
-from tests.labs.test_enrolment import new_lab
 from tests.labs.conftest import learn
+from tests.labs.test_enrolment import new_lab
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +41,7 @@ def test_two_instances_confirm_exactly_the_capacity_and_lose_or_double_no_reques
     assert len(outcomes) == len(requests)
     assert Counter(outcomes) == {"confirmed": CAPACITY, "waitlisted": PEOPLE - CAPACITY, "duplicate": REPEATS}
 
-    lab = labs.repository.get(lab_id_uuid(lab_id))
+    lab = labs.repository.get(aggregate_id(lab_id, "lab"))
     waiting = [e["person_id"] for e in lab.waitlist]
     assert len(lab.confirmed) == CAPACITY
     assert sorted([*lab.confirmed, *waiting]) == sorted(people)  # everyone once, nobody twice
@@ -52,7 +53,3 @@ def test_two_instances_confirm_exactly_the_capacity_and_lose_or_double_no_reques
     assert [e["data"]["position"] for e in labs.envelopes()
             if e["subject"] == lab_id and "waitlisted" in e["type"]] == list(range(1, PEOPLE - CAPACITY + 1))
 
-
-def lab_id_uuid(lab_id):
-    from uuid import UUID
-    return UUID(lab_id)

@@ -385,3 +385,14 @@ def test_two_instances_registering_one_email_at_once_register_one_person(registr
     results = outcomes(*(lambda app=app: app.register_person("Persona DEMO", f"race.{unique}@example.org", "staff_anci", organisation)
                          for app in (registry.app, other_instance)))
     assert sorted(type(r).__name__ for r in results) == ["Conflict", "dict"]
+
+
+def test_an_ambitos_staff_may_change_a_comunes_person_once_the_comune_has_joined_their_ambito(registry, unique):
+    someone = registry.register_person(person(unique, kind="comune", comune_istat="016030"))
+    assert someone["organisation"]["ambito_id"] is None
+    ambito_id = ambito(registry, unique)
+    with pytest.raises(Forbidden):
+        registry.change_person(someone["id"], {"role": "responsabile_servizi_sociali"}, ambito_id)
+    registry.assign_comuni(ambito_id, {"istat_codes": ["016030"]})
+    changed = registry.change_person(someone["id"], {"role": "responsabile_servizi_sociali"}, ambito_id)
+    assert changed["role"] == "responsabile_servizi_sociali"
