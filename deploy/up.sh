@@ -22,6 +22,7 @@ start() {  # name, command...
 }
 
 "$BIN/python" -c "from rebuilding import db; db.ensure_database()"
+"$BIN/rebuilding" registry seed >&2  # the 1,506 Lombard Comuni from ISTAT; adds nothing when already there
 for service in registry labs surveys toolkit; do
   start "$service" "$BIN/nameko" run --config deploy/nameko.yaml "services.$service.service:${service^}Service"
   start "relay-$service" "$BIN/rebuilding" relay "$service"

@@ -1,7 +1,8 @@
 """Demo data, loaded through the gateway like any client would. Every name says DEMO.
 
-The Ambiti and labs here are invented for demonstration; they are not the
-programme's real ones. Loading twice adds nothing the second time.
+The Ambiti, people and labs here are invented for demonstration: they are not the
+programme's real ones, and every e-mail address ends in ``.invalid``. The Comuni
+are the real ISTAT ones from the registry's seed. Loading twice adds nothing.
 """
 
 import json
@@ -9,17 +10,48 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import date, timedelta
 
 from rebuilding import auth, config
 
 AMBITI = [
-    {"name": "Ambito DEMO Alta Valle (dati dimostrativi)", "ats": "montagna"},
-    {"name": "Ambito DEMO Pianura Est (dati dimostrativi)", "ats": "val-padana"},
+    ({"name": "Ambito DEMO Bergamo", "ats": "bergamo", "capofila_istat": "016024"}, ["016024", "016001", "016002", "016003"]),
+    ({"name": "Ambito DEMO Varese", "ats": "insubria", "capofila_istat": "012133"}, ["012133", "012001", "012002"]),
 ]
-LABS = [
-    {"title": "DEMO – Laboratorio: co-programmazione con il Terzo Settore", "ats": "montagna", "capacity": 25},
-    {"title": "DEMO – Laboratorio: appalti pubblici nei servizi sociali", "ats": "val-padana", "capacity": 30},
-]
+
+
+def people(bergamo: str, varese: str) -> list[dict]:
+    def person(name, email, role, organisation):
+        return {"name": name, "email": f"{email}@demo.invalid", "role": role, "organisation": organisation}
+
+    return [
+        person("Responsabile DEMO Bergamo", "responsabile.bergamo", "responsabile_ufficio_di_piano",
+               {"kind": "ufficio_di_piano", "ambito_id": bergamo}),
+        person("Responsabile DEMO Servizi Sociali", "servizi.sociali", "responsabile_servizi_sociali",
+               {"kind": "comune", "comune_istat": "016001"}),
+        person("Responsabile DEMO Varese", "responsabile.varese", "responsabile_ufficio_di_piano",
+               {"kind": "ufficio_di_piano", "ambito_id": varese}),
+        person("Operatrice DEMO", "operatrice", "operatore", {"kind": "comune", "comune_istat": "016024"}),
+        person("Staff DEMO ANCI", "staff.anci", "staff_anci", {"kind": "anci"}),
+    ]
+
+
+def labs(today: date) -> list[dict]:
+    def session(days, start="09:30", end="13:00"):
+        return {"date": (today + timedelta(days=days)).isoformat(), "start": start, "end": end,
+                "place": "Sede DEMO (dati dimostrativi)"}
+
+    return [
+        {"title": "DEMO – Co-programmazione e co-progettazione con il Terzo Settore", "ats": "bergamo",
+         "themes": ["co-programmazione", "terzo-settore"], "capacity": 25, "conductors": ["Conduttrice DEMO"],
+         "description": "Laboratorio dimostrativo: non è un laboratorio reale del programma.",
+         "modules": [{"title": "Modulo DEMO 1", "sessions": [session(30), session(37)]},
+                     {"title": "Modulo DEMO 2", "sessions": [session(44)]}]},
+        {"title": "DEMO – Appalti pubblici nei servizi sociali", "ats": "insubria",
+         "themes": ["contratti-pubblici"], "capacity": 30, "conductors": ["Conduttore DEMO"],
+         "description": "Laboratorio dimostrativo: non è un laboratorio reale del programma.",
+         "modules": [{"title": "Modulo DEMO unico", "sessions": [session(40, "14:00", "17:30")]}]},
+    ]
 
 
 class Client:
@@ -33,8 +65,20 @@ class Client:
             data=json.dumps(body).encode() if body is not None else None,
             headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise SystemExit(f"demo: {method} {path} answered {error.code}: {error.read().decode()}") from None
+
+    def until(self, method: str, path: str, body=None, attempts: int = 100):
+        """Retry while labs has not yet heard of the registry's latest events."""
+        for _ in range(attempts - 1):
+            try:
+                return self.call(method, path, body)
+            except SystemExit:
+                time.sleep(0.1)
+        return self.call(method, path, body)
 
 
 def load(base_url: str | None = None) -> None:
@@ -42,12 +86,18 @@ def load(base_url: str | None = None) -> None:
     if any(lab["title"].startswith("DEMO") for lab in client.call("GET", "/labs")):
         print("demo: the demo data is already there", file=sys.stderr)
         return
-    for ambito in AMBITI:
-        client.call("POST", "/registry/ambiti", ambito)
-    for lab in LABS:
-        client.call("POST", "/labs", lab)
-    for _ in range(100):  # the read models follow the events within moments
-        if sum(lab["title"].startswith("DEMO") for lab in client.call("GET", "/labs")) == len(LABS):
-            break
-        time.sleep(0.1)
-    print(f"demo: loaded {len(AMBITI)} Ambiti and {len(LABS)} labs, all labelled DEMO", file=sys.stderr)
+    ambito_ids = []
+    for ambito, comuni in AMBITI:
+        ambito_id = client.call("POST", "/registry/ambiti", ambito)["id"]
+        client.call("POST", f"/registry/ambiti/{ambito_id}/comuni", {"istat_codes": comuni})
+        ambito_ids.append(ambito_id)
+    person_ids = [client.call("POST", "/registry/people", p)["id"] for p in people(*ambito_ids)]
+    lab_ids = []
+    for lab in labs(date.today()):
+        lab_id = client.call("POST", "/labs", lab)["id"]
+        client.call("POST", f"/labs/{lab_id}/publish")
+        lab_ids.append(lab_id)
+    client.until("POST", f"/labs/{lab_ids[0]}/enrollments", {"person_id": person_ids[0]})
+    client.until("POST", f"/labs/{lab_ids[0]}/enrollments", {"person_id": person_ids[1]})
+    print(f"demo: loaded {len(ambito_ids)} Ambiti, {len(person_ids)} people and {len(lab_ids)} labs, "
+          "all labelled DEMO, with two enrolments", file=sys.stderr)

@@ -72,6 +72,7 @@ class Operation:
     response: object = None
     status: int = 200
     produces: str = "application/json"
+    consumes: str | None = None
     extra_responses: dict = field(default_factory=dict)
 
 
@@ -81,14 +82,15 @@ class Api:
         self.operations: list[Operation] = []
 
     def route(self, method, path, *, summary, tag, roles=ANY_ROLE, body=None, query=None, response=None,
-              status=200, produces="application/json", responses=None):
+              status=200, produces="application/json", consumes=None, responses=None):
         """Declare ``METHOD path`` (OpenAPI syntax: ``/labs/{lab_id}``).
 
         The handler is called as ``handler(self, request, principal, body, query, **path)``
-        and returns a JSON-able value, or a ``Response`` of its own.
+        and returns a JSON-able value, or a ``Response`` of its own. ``consumes`` names a
+        non-JSON body (such as ``text/csv``) that the handler reads from the request itself.
         """
         operation = Operation(method, path, summary, tag, tuple(roles) if roles else None,
-                              body, query, response, status, produces, responses or {})
+                              body, query, response, status, produces, consumes, responses or {})
         self.operations.append(operation)
 
         def decorator(handler):
@@ -165,6 +167,8 @@ class Api:
             spec["parameters"] = params
         if op.body:
             spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
+        elif op.consumes:
+            spec["requestBody"] = {"required": True, "content": {op.consumes: {"schema": {"type": "string"}}}}
         if op.roles is not PUBLIC:
             spec["security"] = [{"bearer": []}]
             spec["description"] = "Roles: " + ", ".join(op.roles)

@@ -131,7 +131,7 @@ class RegistryRoutes:
     @api.route("POST", "/registry/imports/ambiti",
                summary="Apply an authoritative mapping (CSV: istat_code, ats, ambito, capofila); "
                        "reports each rejected row",
-               tag="registry", roles=["staff"], produces="application/json", response=schemas.ImportReport)
+               tag="registry", roles=["staff"], consumes="text/csv", response=schemas.ImportReport)
     def import_ambiti(self, request, principal, body, query):
         if (request.content_length or 0) > MAX_MAPPING_BYTES:
             raise Invalid("the mapping file is too large", {"file": [f"at most {MAX_MAPPING_BYTES} bytes"]})
