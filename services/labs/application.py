@@ -104,9 +104,12 @@ class LabsApplication(ServiceApplication):
             "complete": lambda lab: lab.complete(new_certificate_code),
             "cancel": lambda lab: lab.cancel(reason),
         }
-        lab_uuid = aggregate_id(lab_id, "lab")
-        self.change(lab_uuid, commands[action])
-        return {"id": lab_id, "status": self.repository.get(lab_uuid).status}
+
+        def command(lab: Lab) -> str:
+            commands[action](lab)
+            return lab.status
+
+        return {"id": lab_id, "status": self.change(aggregate_id(lab_id, "lab"), command)}
 
     def get_lab(self, lab_id: str) -> dict:
         lab = self.catalogue.find(aggregate_id(lab_id, "lab"))
