@@ -12,7 +12,8 @@ It prints:
 - beside them, raw nameko RPC round trips to a service that only echoes, measured
   in the same run with the same concurrency, to a process of its own: the floor under any RPC;
 - the time from a confirmed enrolment (its event's time) to that event reaching an
-  outside pika subscriber, in a process of its own: p50 and p99.
+  outside pika subscriber, in a process of its own: p50 and p99; beside it, the same
+  subscriber's delay for messages published straight to an exchange with pika.
 """
 
 import eventlet
@@ -29,7 +30,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from datetime import datetime  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pika  # noqa: E402
@@ -50,6 +51,7 @@ CAPACITY = 50  # so that some requests are waitlisted, as in the programme
 CLIENTS = 32
 ROOT = Path(__file__).resolve().parents[1]
 ARRIVAL_TIMEOUT = 30.0
+CONFIRMED = "labs.lab.enrolment_confirmed"
 
 
 class Echo:
@@ -116,13 +118,13 @@ def wait_for_gateway(base_url: str, token: str) -> None:
     raise SystemExit("the gateway did not answer in 60 s: see the logs")
 
 
-def outside_subscriber(amqp: str, queue: str, expected: int, ready, results) -> None:
-    """In a process of its own: how long each confirmed enrolment took to reach us, in ms."""
+def outside_subscriber(amqp: str, exchange: str, queue: str, expected: int, ready, results) -> None:
+    """In a process of its own: how long each confirmed enrolment took to reach us from its event's time, in ms."""
     with pika.BlockingConnection(pika.URLParameters(amqp)) as connection:
         channel = connection.channel()
-        channel.exchange_declare(service_exchange("labs"), exchange_type="topic", durable=True)
+        channel.exchange_declare(exchange, exchange_type="topic", durable=True)
         channel.queue_declare(queue, exclusive=True)
-        channel.queue_bind(queue, service_exchange("labs"), routing_key="labs.lab.enrolment_confirmed")
+        channel.queue_bind(queue, exchange, routing_key=CONFIRMED)
         ready.set()
         delays = []
         for method, _, body in channel.consume(queue, auto_ack=True, inactivity_timeout=ARRIVAL_TIMEOUT):
@@ -133,6 +135,45 @@ def outside_subscriber(amqp: str, queue: str, expected: int, ready, results) -> 
             if len(delays) == expected:
                 break
     results.send(delays)
+
+
+def listening(amqp: str, exchange: str, expected: int):
+    """Start an outside subscriber; the process and the end of the pipe its delays will come by."""
+    context = multiprocessing.get_context("spawn")
+    ready, (results, sent) = context.Event(), context.Pipe(duplex=False)
+    process = context.Process(target=outside_subscriber, args=(
+        amqp, exchange, f"bench.outside.{exchange}.{os.getpid()}", expected, ready, sent))
+    process.start()
+    ready.wait(30)
+    return process, results
+
+
+def delays_from(process, results) -> list[float]:
+    delays = results.recv() if results.poll(ARRIVAL_TIMEOUT + 30) else []
+    process.join(5)
+    return delays
+
+
+def raw_pika_delays(amqp: str, count: int) -> list[float]:
+    """The baseline: as many persistent messages published with confirms straight to an exchange, one at a time."""
+    exchange = "bench.enrollment.raw"
+    process, results = listening(amqp, exchange, count)
+    with pika.BlockingConnection(pika.URLParameters(amqp)) as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for _ in range(count):
+            body = json.dumps({"time": datetime.now(timezone.utc).isoformat()}).encode()
+            channel.basic_publish(exchange, CONFIRMED, body, pika.BasicProperties(delivery_mode=2))
+        channel.exchange_delete(exchange)
+    return delays_from(process, results)
+
+
+def report_delays(label: str, delays: list[float]) -> None:
+    if not delays:
+        print(f"{label:<46} no event arrived", flush=True)
+        return
+    print(f"{label:<46} {len(delays):>6,} events{'':20}p50 {statistics.median(delays):7.2f} ms"
+          f"   p99 {percentile(delays, 0.99):7.2f} ms", flush=True)
 
 
 def concurrently(call, items) -> tuple[float, list[float], list]:
@@ -201,7 +242,8 @@ def main() -> None:
         amqp = amqp_uri()
         labs = LabsApplication()
         print(f"{PEOPLE:,} DEMO people enrol in {LABS} labs of {CAPACITY} seats; {CLIENTS} concurrent clients; "
-              "two labs processes, a gateway, a relay and an echo service.\n", flush=True)
+              f"two labs processes, a gateway, a relay and an echo service, with PostgreSQL and RabbitMQ, "
+              f"on {os.cpu_count()} CPUs.\n", flush=True)
         people = registered_people(labs)
         lab_ids = published_labs(labs)
         plan = [(lab_ids[n % LABS], person) for n, person in enumerate(people)]
@@ -211,32 +253,21 @@ def main() -> None:
         logs = Path(os.environ["REBUILDING_STATE_DIR"])
         processes = start_processes(address, amqp, logs)
         print(f"logs in {logs}\n", flush=True)
-        context = multiprocessing.get_context("spawn")
-        ready, (results, sent) = context.Event(), context.Pipe(duplex=False)
-        subscriber = context.Process(target=outside_subscriber, args=(
-            amqp, f"bench.outside.{os.getpid()}", LABS * CAPACITY, ready, sent))
         try:
             wait_for_gateway(base_url, token)
-            subscriber.start()
-            ready.wait(30)
+            subscriber, results = listening(amqp, service_exchange("labs"), LABS * CAPACITY)
             seconds, latencies, statuses = enrol_through_gateway(base_url, token, plan)
             report("POST /labs/{id}/enrollments via the gateway", seconds, latencies)
             report("baseline: raw nameko RPC round trip (echo)", *echo_baseline(amqp, len(plan))[:2])
             outcomes = {status: statuses.count(status) for status in sorted(set(statuses))}
             print(f"{'outcomes (HTTP status: count)':<46} {outcomes}", flush=True)
-            delays = results.recv() if results.poll(ARRIVAL_TIMEOUT + 30) else []
-            if delays:
-                print(f"{'confirmed → outside pika subscriber':<46} {len(delays):>6,} events"
-                      f"{'':20}p50 {statistics.median(delays):7.2f} ms   p99 {percentile(delays, 0.99):7.2f} ms")
-            else:
-                print("confirmed → outside pika subscriber: no event arrived", flush=True)
+            report_delays("confirmed → outside pika subscriber", delays_from(subscriber, results))
+            report_delays("baseline: raw pika publish → subscriber", raw_pika_delays(amqp, LABS * CAPACITY))
         finally:
             for process in processes:
                 process.terminate()
             for process in processes:
                 process.wait(30)
-            if subscriber.pid is not None:
-                subscriber.join(5)
             labs.close()
 
 
