@@ -162,3 +162,35 @@ def test_cancelling_a_lab_tells_every_participant_and_every_one_waiting(labs, re
     for p in (p1, p2):
         assert [m for m in mail_to(registry.get_person(p)["email"]) if m["Subject"].startswith("Laboratorio annullato")]
     assert labs.get_lab(lab_id)["status"] == "cancelled"
+
+
+def test_rebuilding_the_read_models_sends_no_mail_again(labs, people):
+    from rebuilding.views import rebuild
+    from services.labs.mail import EnrolmentMail
+    from services.labs.projections import LabCatalogue
+
+    _, (p1, _, _) = people
+    lab_id = new_lab(labs)
+    labs.enrol(lab_id, p1)
+    settle(labs)
+    mail, sent = labs.projection(EnrolmentMail), []
+    mail.notifier = Recording(mail.notifier, sent)
+    assert rebuild(labs, labs.projection(LabCatalogue)) > 0
+    rebuild(labs, mail)
+    settle(labs)
+    assert sent == []
+    labs.enrol(new_lab(labs), p1)
+    settle(labs)
+    assert len(sent) == 1  # and what comes after is sent as before
+    assert labs.get_lab(lab_id)["enrolled"] == 1
+
+
+class Recording:
+    """A notifier that notes what it is asked to send, and sends it."""
+
+    def __init__(self, notifier, sent: list):
+        self.notifier, self.sent = notifier, sent
+
+    def send(self, *args):
+        self.sent.append(args)
+        self.notifier.send(*args)
