@@ -132,6 +132,8 @@ def test_refusals_come_back_as_json_with_their_reason_and_roles_are_enforced(cas
     assert duplicate.status_code == 409
     assert duplicate.json()["details"] == {"reason": "duplicate"} and duplicate.json()["error"] == "conflict"
     assert cast["as"](p1).post(f"/labs/{lab_id}/enrollments", {"person_id": "someone-else"}).status_code == 403
+    unnamed = staff.post(f"/labs/{lab_id}/enrollments", {})
+    assert unnamed.status_code == 400 and "person_id" in unnamed.json()["details"]
     assert cast["other_ambito"].post(f"/labs/{lab_id}/enrollments", {"person_id": p1}).status_code == 403
     assert cast["as"](p1).post("/labs", {"title": "DEMO", "ats": "bergamo", "capacity": 3}).status_code == 403
     invalid = staff.post("/labs", {"title": "DEMO", "ats": "nowhere", "capacity": 0})
