@@ -13,7 +13,8 @@ It prints:
   in the same run with the same concurrency, to a process of its own: the floor under any RPC;
 - the time from a confirmed enrolment (its event's time) to that event reaching an
   outside pika subscriber, in a process of its own: p50 and p99; beside it, the same
-  subscriber's delay for messages published straight to an exchange with pika.
+  subscriber's delay for messages published straight to an exchange with pika;
+- both again for AT_REST enrolments made one at a time, once the burst is over.
 """
 
 import eventlet
@@ -49,6 +50,7 @@ PEOPLE = 1200
 LABS = 20
 CAPACITY = 50  # so that some requests are waitlisted, as in the programme
 CLIENTS = 32
+AT_REST = 100  # then enrolments one at a time, in a lab of their own
 ROOT = Path(__file__).resolve().parents[1]
 ARRIVAL_TIMEOUT = 30.0
 CONFIRMED = "labs.lab.enrolment_confirmed"
@@ -119,7 +121,10 @@ def wait_for_gateway(base_url: str, token: str) -> None:
 
 
 def outside_subscriber(amqp: str, exchange: str, queue: str, expected: int, ready, results) -> None:
-    """In a process of its own: how long each confirmed enrolment took to reach us from its event's time, in ms."""
+    """In a process of its own: how long each confirmed enrolment took to reach us from its event's time.
+
+    Sends back (subject, milliseconds) pairs.
+    """
     with pika.BlockingConnection(pika.URLParameters(amqp)) as connection:
         channel = connection.channel()
         channel.exchange_declare(exchange, exchange_type="topic", durable=True)
@@ -130,8 +135,8 @@ def outside_subscriber(amqp: str, exchange: str, queue: str, expected: int, read
         for method, _, body in channel.consume(queue, auto_ack=True, inactivity_timeout=ARRIVAL_TIMEOUT):
             if method is None:
                 break
-            arrived = time.time()
-            delays.append((arrived - datetime.fromisoformat(json.loads(body)["time"]).timestamp()) * 1000)
+            arrived, event = time.time(), json.loads(body)
+            delays.append((event.get("subject"), (arrived - datetime.fromisoformat(event["time"]).timestamp()) * 1000))
             if len(delays) == expected:
                 break
     results.send(delays)
@@ -148,13 +153,13 @@ def listening(amqp: str, exchange: str, expected: int):
     return process, results
 
 
-def delays_from(process, results) -> list[float]:
+def delays_from(process, results) -> list[tuple[str, float]]:
     delays = results.recv() if results.poll(ARRIVAL_TIMEOUT + 30) else []
     process.join(5)
     return delays
 
 
-def raw_pika_delays(amqp: str, count: int) -> list[float]:
+def raw_pika_delays(amqp: str, count: int) -> list[tuple[str, float]]:
     """The baseline: as many persistent messages published with confirms straight to an exchange, one at a time."""
     exchange = "bench.enrollment.raw"
     process, results = listening(amqp, exchange, count)
@@ -168,7 +173,8 @@ def raw_pika_delays(amqp: str, count: int) -> list[float]:
     return delays_from(process, results)
 
 
-def report_delays(label: str, delays: list[float]) -> None:
+def report_delays(label: str, pairs: list[tuple[str, float]], subjects=None) -> None:
+    delays = [delay for subject, delay in pairs if subjects is None or subject in subjects]
     if not delays:
         print(f"{label:<46} no event arrived", flush=True)
         return
@@ -213,6 +219,21 @@ def enrol_through_gateway(base_url: str, token: str, requests_to_make: list[tupl
     return concurrently(enrol, requests_to_make)
 
 
+def enrol_one_at_a_time(base_url: str, token: str, people: list[str]) -> tuple[str, list[float]]:
+    """A lab of its own with a seat for each; the id of the lab and the latencies in ms."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    lab = session.post(f"{base_url}/labs", json={"title": "DEMO – Laboratorio bench, a riposo", "ats": "bergamo",
+                                                 "capacity": len(people)}).json()
+    session.post(f"{base_url}/labs/{lab['id']}/publish").raise_for_status()
+    latencies = []
+    for person in people:
+        started = time.perf_counter()
+        session.post(f"{base_url}/labs/{lab['id']}/enrollments", json={"person_id": person}).raise_for_status()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return lab["id"], latencies
+
+
 def echo_baseline(amqp: str, count: int):
     """The same number of round trips to a service that only echoes; each client holds its own proxy."""
     proxies = [ClusterRpcProxy({"AMQP_URI": amqp}) for _ in range(CLIENTS)]
@@ -255,13 +276,18 @@ def main() -> None:
         print(f"logs in {logs}\n", flush=True)
         try:
             wait_for_gateway(base_url, token)
-            subscriber, results = listening(amqp, service_exchange("labs"), LABS * CAPACITY)
+            subscriber, results = listening(amqp, service_exchange("labs"), LABS * CAPACITY + AT_REST)
             seconds, latencies, statuses = enrol_through_gateway(base_url, token, plan)
             report("POST /labs/{id}/enrollments via the gateway", seconds, latencies)
             report("baseline: raw nameko RPC round trip (echo)", *echo_baseline(amqp, len(plan))[:2])
             outcomes = {status: statuses.count(status) for status in sorted(set(statuses))}
             print(f"{'outcomes (HTTP status: count)':<46} {outcomes}", flush=True)
-            report_delays("confirmed → outside pika subscriber", delays_from(subscriber, results))
+            waiting = [person for (_, person), status in zip(plan, statuses) if status == 202][:AT_REST]
+            rest_lab, rest_latencies = enrol_one_at_a_time(base_url, token, waiting)
+            report("the same, one client at a time", sum(rest_latencies) / 1000, rest_latencies)
+            delays = delays_from(subscriber, results)
+            report_delays("confirmed → outside pika subscriber", delays, set(lab_ids))
+            report_delays("the same, one client at a time", delays, {rest_lab})
             report_delays("baseline: raw pika publish → subscriber", raw_pika_delays(amqp, LABS * CAPACITY))
         finally:
             for process in processes:
