@@ -9,6 +9,7 @@ import pytest
 
 from rebuilding import config
 from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from rebuilding.eventstore import aggregate_id
 from services.labs.schemas import LabCreate
 from tests.labs.builders import SESSIONS
 from tests.labs.conftest import learn, settle
@@ -194,3 +195,22 @@ class Recording:
     def send(self, *args):
         self.sent.append(args)
         self.notifier.send(*args)
+
+
+def test_a_busy_lab_loads_in_a_fresh_instance_from_its_latest_snapshot(labs, people):
+    from services.labs.application import LabsApplication
+
+    _, (p1, _, _) = people
+    lab_id = new_lab(labs, capacity=1)
+    for n in range(120):
+        with pytest.raises(Refused):
+            labs.enrol(lab_id, f"unknown-{n}")
+    labs.enrol(lab_id, p1)
+    fresh = LabsApplication()
+    try:
+        snapshots = list(fresh.snapshots.get(aggregate_id(lab_id, "lab")))
+        assert [s.originator_version for s in snapshots] == [100]
+        lab = fresh.repository.get(aggregate_id(lab_id, "lab"))
+        assert (lab.version, list(lab.confirmed)) == (123, [p1])
+    finally:
+        fresh.close()
