@@ -190,3 +190,12 @@ def test_programme_kpis_and_reports_count_participants_hours_and_the_ambiti_reac
     assert own[0]["participants"] == 2 and own[0]["hours"] == 8.0
     assert cast["own_ambito"].get("/programme/reports/ats").status_code == 403
     assert any(row["key"] == "bergamo" for row in staff.get("/programme/reports/ats").json())
+
+
+def test_the_labs_api_is_documented_with_its_answers(gateway):
+    spec = Gateway(gateway).get("/openapi.json").json()
+    enrol = spec["paths"]["/labs/{lab_id}/enrollments"]["post"]
+    assert {"201", "202", "409", "422"} <= set(enrol["responses"])
+    assert "application/pdf" in spec["paths"]["/labs/{lab_id}/certificates/{person_id}.pdf"]["get"]["responses"]["200"]["content"]
+    assert {"/labs/{lab_id}/register.csv", "/labs/{lab_id}/register.xlsx", "/certificates/{code}", "/programme/kpis",
+            "/labs/{lab_id}/sessions/{session_id}/attendance"} <= set(spec["paths"])
