@@ -30,3 +30,4 @@ test: install infra
 bench: install infra
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.enrollment

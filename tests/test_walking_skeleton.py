@@ -50,10 +50,11 @@ def queue_exists(amqp_uri, queue) -> bool:
             return False
 
 
-def received(channel, queue, routing_key):
+def received(channel, queue, routing_key, subject):
+    """The first event with this routing key about ``subject``; the relay may first publish older events."""
     method, properties, body = channel.basic_get(queue, auto_ack=True)
     while method is not None:
-        if method.routing_key == routing_key:
+        if method.routing_key == routing_key and json.loads(body)["subject"] == subject:
             return json.loads(body)
         method, properties, body = channel.basic_get(queue, auto_ack=True)
     return None
@@ -92,7 +93,7 @@ def test_a_person_registered_in_the_registry_can_enrol_in_a_lab_and_the_world_he
 
     eventually(shown)
 
-    event = eventually(lambda: received(channel, queue, "labs.lab.enrolment_confirmed"))
+    event = eventually(lambda: received(channel, queue, "labs.lab.enrolment_confirmed", lab_id))
     assert event["subject"] == lab_id
     assert event["data"]["person_id"] == person_id
     assert event["data"]["ambito_id"] == ambito.json()["id"]

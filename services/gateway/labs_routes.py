@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 from nameko.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
-from rebuilding.errors import Forbidden
+from rebuilding.errors import Forbidden, Invalid
 from services.gateway.api import ANY_ROLE, PUBLIC, api, call, json_response
 from services.labs import schemas
 from services.labs.certificates import render_certificate
@@ -32,14 +32,10 @@ class LabsQuery(Schema):
 
 def acting_for(principal, person_id: str | None) -> tuple[str, str | None]:
     """Whom a request is for, and the Ambito the caller is limited to, if any."""
-    if principal.has_any(["staff"]):
+    if principal.has_any(["staff", "ambito"]):
         if not person_id:
-            raise Forbidden("staff name the person they act for")
-        return person_id, None
-    if principal.has_any(["ambito"]):
-        if not person_id:
-            raise Forbidden("an Ambito's staff name the person they act for")
-        return person_id, principal.ambito
+            raise Invalid("name the person you act for", {"person_id": ["Missing data for required field."]})
+        return person_id, None if principal.has_any(["staff"]) else principal.ambito
     if person_id not in (None, principal.sub):
         raise Forbidden("a participant acts only for themselves")
     return principal.sub, None

@@ -1,3 +1,5 @@
+"""The labs application: labs, enrolment, attendance, certificates and reports, in simple types."""
+
 from datetime import datetime, timezone
 from uuid import uuid4
 
@@ -104,9 +106,12 @@ class LabsApplication(ServiceApplication):
             "complete": lambda lab: lab.complete(new_certificate_code),
             "cancel": lambda lab: lab.cancel(reason),
         }
-        lab_uuid = aggregate_id(lab_id, "lab")
-        self.change(lab_uuid, commands[action])
-        return {"id": lab_id, "status": self.repository.get(lab_uuid).status}
+
+        def command(lab: Lab) -> str:
+            commands[action](lab)
+            return lab.status
+
+        return {"id": lab_id, "status": self.change(aggregate_id(lab_id, "lab"), command)}
 
     def get_lab(self, lab_id: str) -> dict:
         lab = self.catalogue.find(aggregate_id(lab_id, "lab"))
@@ -162,7 +167,8 @@ class LabsApplication(ServiceApplication):
         completion = lab.completions.get(person_id)
         if completion is None or person is None:
             raise NotFound(f"{person_id} has no certificate for this lab")
-        attended = sorted({lab.sessions()[s]["date"] for s, records in lab.attendance.items() if person_id in records})
+        attended = sorted({lab.sessions()[s]["date"] for s, records in lab.attendance.items()
+                           if records.get(person_id, {}).get("status") in ("present", "late")})
         return {"person_name": person["name"], "lab_title": lab.title, "ats": lab.ats, "dates": attended,
                 "hours": completion["hours"], "code": completion["certificate_code"]}
 

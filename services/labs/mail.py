@@ -18,6 +18,13 @@ class EnrolmentMail(Projection):
         super().__init__(datastore)
         self.notifier = notifier_from_config()
 
+    def reset(self, cursor) -> None:
+        """Mail sent cannot be unsent: an operator's rebuild leaves this follower where it is."""
+
+    def apply(self, step, envelopes) -> int:
+        step.last = max(step.last, self._max_tracking_id(step.upstream, step.cursor) or 0)
+        return super().apply(step, envelopes)
+
     def on_lab_created(self, cursor, event):
         self.execute(cursor, "INSERT INTO {schema}.mail_labs VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
                      (event["subject"], event["data"]["title"]))

@@ -234,6 +234,10 @@ class RegistryFacts(Projection):
         self.execute(cursor, "UPDATE {schema}.known_comuni SET ambito_id = NULL WHERE id = %s AND ambito_id = %s",
                      (event["subject"], event["data"]["ambito_id"]))
 
+    def on_comune_ats_confirmed(self, cursor, event):
+        self.execute(cursor, "UPDATE {schema}.known_comuni SET ats = %s WHERE id = %s",
+                     (event["data"]["ats"], event["subject"]))
+
     def on_person_registered(self, cursor, event):
         data = event["data"]
         self.execute(

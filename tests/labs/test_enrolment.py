@@ -9,6 +9,7 @@ import pytest
 
 from rebuilding import config
 from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound, Refused
+from rebuilding.eventstore import aggregate_id
 from services.labs.schemas import LabCreate
 from tests.labs.builders import SESSIONS
 from tests.labs.conftest import learn, settle
@@ -162,3 +163,54 @@ def test_cancelling_a_lab_tells_every_participant_and_every_one_waiting(labs, re
     for p in (p1, p2):
         assert [m for m in mail_to(registry.get_person(p)["email"]) if m["Subject"].startswith("Laboratorio annullato")]
     assert labs.get_lab(lab_id)["status"] == "cancelled"
+
+
+def test_rebuilding_the_read_models_sends_no_mail_again(labs, people):
+    from rebuilding.views import rebuild
+    from services.labs.mail import EnrolmentMail
+    from services.labs.projections import LabCatalogue
+
+    _, (p1, _, _) = people
+    lab_id = new_lab(labs)
+    labs.enrol(lab_id, p1)
+    settle(labs)
+    mail, sent = labs.projection(EnrolmentMail), []
+    mail.notifier = Recording(mail.notifier, sent)
+    assert rebuild(labs, labs.projection(LabCatalogue)) > 0
+    rebuild(labs, mail)
+    settle(labs)
+    assert sent == []
+    labs.enrol(new_lab(labs), p1)
+    settle(labs)
+    assert len(sent) == 1  # and what comes after is sent as before
+    assert labs.get_lab(lab_id)["enrolled"] == 1
+
+
+class Recording:
+    """A notifier that notes what it is asked to send, and sends it."""
+
+    def __init__(self, notifier, sent: list):
+        self.notifier, self.sent = notifier, sent
+
+    def send(self, *args):
+        self.sent.append(args)
+        self.notifier.send(*args)
+
+
+def test_a_busy_lab_loads_in_a_fresh_instance_from_its_latest_snapshot(labs, people):
+    from services.labs.application import LabsApplication
+
+    _, (p1, _, _) = people
+    lab_id = new_lab(labs, capacity=1)
+    for n in range(120):
+        with pytest.raises(Refused):
+            labs.enrol(lab_id, f"unknown-{n}")
+    labs.enrol(lab_id, p1)
+    fresh = LabsApplication()
+    try:
+        snapshots = list(fresh.snapshots.get(aggregate_id(lab_id, "lab")))
+        assert [s.originator_version for s in snapshots] == [100]
+        lab = fresh.repository.get(aggregate_id(lab_id, "lab"))
+        assert (lab.version, list(lab.confirmed)) == (123, [p1])
+    finally:
+        fresh.close()

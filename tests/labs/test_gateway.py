@@ -132,6 +132,8 @@ def test_refusals_come_back_as_json_with_their_reason_and_roles_are_enforced(cas
     assert duplicate.status_code == 409
     assert duplicate.json()["details"] == {"reason": "duplicate"} and duplicate.json()["error"] == "conflict"
     assert cast["as"](p1).post(f"/labs/{lab_id}/enrollments", {"person_id": "someone-else"}).status_code == 403
+    unnamed = staff.post(f"/labs/{lab_id}/enrollments", {})
+    assert unnamed.status_code == 400 and "person_id" in unnamed.json()["details"]
     assert cast["other_ambito"].post(f"/labs/{lab_id}/enrollments", {"person_id": p1}).status_code == 403
     assert cast["as"](p1).post("/labs", {"title": "DEMO", "ats": "bergamo", "capacity": 3}).status_code == 403
     invalid = staff.post("/labs", {"title": "DEMO", "ats": "nowhere", "capacity": 0})
@@ -188,3 +190,12 @@ def test_programme_kpis_and_reports_count_participants_hours_and_the_ambiti_reac
     assert own[0]["participants"] == 2 and own[0]["hours"] == 8.0
     assert cast["own_ambito"].get("/programme/reports/ats").status_code == 403
     assert any(row["key"] == "bergamo" for row in staff.get("/programme/reports/ats").json())
+
+
+def test_the_labs_api_is_documented_with_its_answers(gateway):
+    spec = Gateway(gateway).get("/openapi.json").json()
+    enrol = spec["paths"]["/labs/{lab_id}/enrollments"]["post"]
+    assert {"201", "202", "409", "422"} <= set(enrol["responses"])
+    assert "application/pdf" in spec["paths"]["/labs/{lab_id}/certificates/{person_id}.pdf"]["get"]["responses"]["200"]["content"]
+    assert {"/labs/{lab_id}/register.csv", "/labs/{lab_id}/register.xlsx", "/certificates/{code}", "/programme/kpis",
+            "/labs/{lab_id}/sessions/{session_id}/attendance"} <= set(spec["paths"])

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from rebuilding.errors import Conflict, Invalid, NotFound
-from services.labs.domain import SEED_THEMES, Lab, ThemeCatalogue
+from services.labs.domain import SEED_THEMES, ThemeCatalogue
 from tests.labs.builders import NOW, a_lab, a_published_lab, person
 
 
