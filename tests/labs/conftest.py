@@ -54,8 +54,11 @@ class Territory:
         return self.registry.create_ambito(f"Ambito DEMO {self.unique}-{next(_numbers)}", ats)["id"]
 
     def comune(self, ambito_id: str, piccolo: bool) -> str:
-        """A Comune of the province of Bergamo, piccolo or not, moved into ``ambito_id``."""
-        code = next(c.istat_code for c in read_istat() if c.province_abbr == "BG" and c.piccolo is piccolo)
+        """A Comune of the province of Bergamo, piccolo or not, moved into ``ambito_id``.
+
+        Taken from the end of the province's list: the registry's tests use its first Comuni.
+        """
+        code = next(c.istat_code for c in reversed(read_istat()) if c.province_abbr == "BG" and c.piccolo is piccolo)
         self.registry.assign_comuni(ambito_id, [code], move=True)
         return code
 
