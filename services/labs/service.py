@@ -4,9 +4,9 @@
 (an Ambito's staff); the gateway passes it from the caller's token.
 """
 
-from rebuilding.nameko_ext import EventStore, HealthMixin, rpc, subscribe
+from rebuilding.contracts import accepts
 from rebuilding.errors import Invalid
-from rebuilding.schemas import validated
+from rebuilding.nameko_ext import EventStore, HealthMixin, rpc, subscribe
 from services.labs import schemas
 from services.labs.application import LabsApplication
 
@@ -23,8 +23,9 @@ class LabsService(HealthMixin):
         self.app.receive_registry_event(envelope)
 
     @rpc
+    @accepts(payload=schemas.LabCreate)
     def create_lab(self, payload):
-        return self.app.create_lab(validated(schemas.LabCreate(), payload))
+        return self.app.create_lab(payload)
 
     @rpc
     def get_lab(self, lab_id):
@@ -35,18 +36,18 @@ class LabsService(HealthMixin):
         return self.app.list_labs(ats, status, theme)
 
     @rpc
+    @accepts(payload=schemas.Cancellation)
     def transition(self, lab_id, action, payload=None):
         if action not in TRANSITIONS:
             raise Invalid(f"no action {action}", {"action": [f"one of {', '.join(TRANSITIONS)}"]})
-        reason = validated(schemas.Cancellation(), payload)["reason"]
-        return self.app.transition(lab_id, action, reason)
+        return self.app.transition(lab_id, action, payload["reason"])
 
     @rpc
+    @accepts(payload=schemas.EnrolmentRequest)
     def enrol(self, lab_id, payload, for_ambito=None):
-        data = validated(schemas.EnrolmentRequest(), payload)
-        if "person_id" not in data:
+        if "person_id" not in payload:
             raise Invalid("the request names no person", {"person_id": ["Missing data for required field."]})
-        return self.app.enrol(lab_id, data["person_id"], for_ambito)
+        return self.app.enrol(lab_id, payload["person_id"], for_ambito)
 
     @rpc
     def withdraw(self, lab_id, person_id, for_ambito=None):
@@ -57,9 +58,9 @@ class LabsService(HealthMixin):
         return self.app.waitlist(lab_id)
 
     @rpc
+    @accepts(payload=schemas.AttendanceSheet)
     def record_attendance(self, lab_id, session_id, payload):
-        sheet = validated(schemas.AttendanceSheet(), payload)
-        return self.app.record_attendance(lab_id, session_id, sheet["records"])
+        return self.app.record_attendance(lab_id, session_id, payload["records"])
 
     @rpc
     def register(self, lab_id, for_ambito=None):
@@ -88,5 +89,6 @@ class LabsService(HealthMixin):
         return self.app.list_themes()
 
     @rpc
+    @accepts(payload=schemas.ThemeCreate)
     def add_theme(self, payload):
-        return self.app.add_theme(**validated(schemas.ThemeCreate(), payload))
+        return self.app.add_theme(**payload)

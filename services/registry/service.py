@@ -1,7 +1,7 @@
 """The registry's nameko entrypoints."""
 
+from rebuilding.contracts import accepts
 from rebuilding.nameko_ext import EventStore, HealthMixin, rpc
-from rebuilding.schemas import validated
 from services.registry import schemas
 from services.registry.application import RegistryApplication
 
@@ -19,8 +19,9 @@ class RegistryService(HealthMixin):
         return self.app.get_ats(code)
 
     @rpc
+    @accepts(payload=schemas.AmbitoCreate)
     def create_ambito(self, payload):
-        return self.app.create_ambito(**validated(schemas.AmbitoCreate(), payload))
+        return self.app.create_ambito(**payload)
 
     @rpc
     def list_ambiti(self, ats=None):
@@ -31,20 +32,23 @@ class RegistryService(HealthMixin):
         return self.app.get_ambito(ambito_id)
 
     @rpc
+    @accepts(payload=schemas.AmbitoRename)
     def rename_ambito(self, ambito_id, payload):
-        name = validated(schemas.AmbitoRename(), payload)["name"]
+        name = payload["name"]
         self.app.rename_ambito(ambito_id, name)
         return {"id": ambito_id, "name": name}
 
     @rpc
+    @accepts(payload=schemas.CapofilaChange)
     def change_capofila(self, ambito_id, payload):
-        istat_code = validated(schemas.CapofilaChange(), payload)["istat_code"]
+        istat_code = payload["istat_code"]
         self.app.change_capofila(ambito_id, istat_code)
         return {"id": ambito_id, "capofila_istat": istat_code}
 
     @rpc
+    @accepts(payload=schemas.ComuniAssign)
     def assign_comuni(self, ambito_id, payload):
-        return self.app.assign_comuni(ambito_id, **validated(schemas.ComuniAssign(), payload))
+        return self.app.assign_comuni(ambito_id, **payload)
 
     @rpc
     def unassign_comune(self, ambito_id, istat_code):
@@ -52,8 +56,9 @@ class RegistryService(HealthMixin):
         return {"id": ambito_id, "unassigned": istat_code}
 
     @rpc
+    @accepts(payload=schemas.AmbitoMerge)
     def merge_ambito(self, ambito_id, payload):
-        into = validated(schemas.AmbitoMerge(), payload)["into_ambito_id"]
+        into = payload["into_ambito_id"]
         return self.app.merge_ambito(ambito_id, str(into))
 
     @rpc
@@ -61,36 +66,38 @@ class RegistryService(HealthMixin):
         return self.app.dissolve_ambito(ambito_id)
 
     @rpc
+    @accepts(query=schemas.AsOfQuery)
     def ambito_membership(self, ambito_id, query):
-        return self.app.membership_as_of(ambito_id, validated(schemas.AsOfQuery(), query)["as_of"])
+        return self.app.membership_as_of(ambito_id, query["as_of"])
 
     @rpc
+    @accepts(query=schemas.ComuniQuery)
     def list_comuni(self, query=None):
-        filters = validated(schemas.ComuniQuery(), query)
-        if "ambito" in filters:
-            filters["ambito"] = str(filters["ambito"])
-        return self.app.list_comuni(**filters)
+        if "ambito" in query:
+            query["ambito"] = str(query["ambito"])
+        return self.app.list_comuni(**query)
 
     @rpc
     def get_comune(self, istat_code):
         return self.app.get_comune(istat_code)
 
     @rpc
+    @accepts(payload=schemas.PersonCreate)
     def register_person(self, payload):
-        data = validated(schemas.PersonCreate(), payload)
-        data["organisation"] = _organisation(data["organisation"])
-        return self.app.register_person(**data)
+        payload["organisation"] = _organisation(payload["organisation"])
+        return self.app.register_person(**payload)
 
     @rpc
+    @accepts(query=schemas.PersonQuery)
     def get_person(self, person_id, query=None):
-        return self.app.get_person(person_id, validated(schemas.PersonQuery(), query)["as_of"])
+        return self.app.get_person(person_id, query["as_of"])
 
     @rpc
+    @accepts(payload=schemas.PersonChange)
     def change_person(self, person_id, payload, within_ambito=None):
-        data = validated(schemas.PersonChange(), payload)
-        if "organisation" in data:
-            data["organisation"] = _organisation(data["organisation"])
-        return self.app.change_person(person_id, **data, within_ambito=within_ambito)
+        if "organisation" in payload:
+            payload["organisation"] = _organisation(payload["organisation"])
+        return self.app.change_person(person_id, **payload, within_ambito=within_ambito)
 
     @rpc
     def import_mapping(self, text):
