@@ -15,8 +15,9 @@ from datetime import date, timedelta
 from rebuilding import auth, config
 
 AMBITI = [
-    ({"name": "Ambito DEMO Bergamo", "ats": "bergamo", "capofila_istat": "016024"}, ["016024", "016001", "016002", "016003"]),
-    ({"name": "Ambito DEMO Varese", "ats": "insubria", "capofila_istat": "012133"}, ["012133", "012001", "012002"]),
+    # (the Ambito, with its capofila; the other Comuni it takes in)
+    ({"name": "Ambito DEMO Bergamo", "ats": "bergamo", "capofila_istat": "016024"}, ["016001", "016002", "016003"]),
+    ({"name": "Ambito DEMO Varese", "ats": "insubria", "capofila_istat": "012133"}, ["012001", "012002"]),
 ]
 
 
