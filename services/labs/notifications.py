@@ -5,7 +5,6 @@ in the state directory, so that a fresh machine needs no mail server.
 """
 
 import hashlib
-import mailbox
 import os
 import re
 import smtplib
@@ -83,7 +82,9 @@ class MaildirTransport:
     ``Maildir.add`` names every message afresh, so a resend would be a second copy.
     Here the file name comes from the Message-ID, and the message enters ``new/`` by a
     hard link, which fails if the name is already there: even two concurrent senders
-    store it once. A message a mail reader has since moved to ``cur/`` is found by key.
+    store it once. A message a mail reader has since moved to ``cur/`` (as ``key:2,flags``)
+    is found by its name too. Looking files up by name, rather than listing the box,
+    keeps a send as fast with a thousand messages stored as with none.
     """
 
     def __init__(self, path: Path):
@@ -92,9 +93,8 @@ class MaildirTransport:
     def deliver(self, message: EmailMessage) -> None:
         for folder in ("tmp", "new", "cur"):  # Maildir(create=True) skips a directory that exists
             (self.path / folder).mkdir(parents=True, exist_ok=True)
-        box = mailbox.Maildir(self.path, create=False)
         key = "rebuilding." + hashlib.sha256(message["Message-ID"].encode()).hexdigest()[:32]
-        if key in box:
+        if (self.path / "new" / key).exists() or any((self.path / "cur").glob(f"{key}*")):
             return
         temporary = self.path / "tmp" / f"{key}.{os.getpid()}"
         temporary.write_bytes(message.as_bytes())
