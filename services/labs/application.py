@@ -125,8 +125,15 @@ class LabsApplication(ServiceApplication):
     # enrolment
 
     def enrol(self, lab_id: str, person_id: str, for_ambito: str | None = None, now: datetime | None = None) -> dict:
-        """Decide a request; a refusal is recorded as an event, then answered as an error."""
+        """Decide a request; a refusal is recorded as an event, then answered as an error.
+
+        A request for someone labs has never heard of names nobody: it is answered
+        404 and leaves no event, so mistyped ids cannot fill a lab's history.
+        """
         person = self.facts.person(person_id)
+        if person is None:
+            raise NotFound(f"labs knows no person {person_id}: the registry has not registered them, "
+                           "or labs has not yet heard of it")
         self._check_ambito(person_id, person, for_ambito)
         now = now or datetime.now(timezone.utc)
         outcome = self.change(aggregate_id(lab_id, "lab"), lambda lab: lab.request_enrolment(person_id, person, now))
