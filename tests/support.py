@@ -6,9 +6,13 @@ import subprocess
 import sys
 import time
 
+from contextlib import contextmanager
+
+import pika
 import requests
 
 from rebuilding import auth
+from rebuilding.topology import service_exchange
 
 
 def eventually(check, timeout: float = 15.0, interval: float = 0.05):
@@ -71,3 +75,17 @@ class RelayProcess:
     def stop(self):
         if self.process and self.process.poll() is None:
             self.kill(signal.SIGTERM)
+
+
+@contextmanager
+def outside_queue(amqp_uri: str, service: str, routing_key: str, name: str):
+    """A queue bound to a service's exchange, as another project binds one with plain pika."""
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    try:
+        channel = connection.channel()
+        channel.exchange_declare(service_exchange(service), exchange_type="topic", durable=True)
+        channel.queue_declare(name, exclusive=True)
+        channel.queue_bind(name, service_exchange(service), routing_key=routing_key)
+        yield channel, name
+    finally:
+        connection.close()

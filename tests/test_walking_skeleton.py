@@ -6,13 +6,13 @@ import pika
 import pytest
 
 from rebuilding import config
-from rebuilding.topology import service_exchange, subscriber_queue
+from rebuilding.topology import subscriber_queue
 from services.gateway.service import GatewayService
 from services.labs.service import LabsService
 from services.registry.service import RegistryService
 from services.surveys.service import SurveysService
 from services.toolkit.service import ToolkitService
-from tests.support import Gateway, RelayProcess, eventually
+from tests.support import Gateway, RelayProcess, eventually, outside_queue
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +30,8 @@ def platform(runner_factory, nameko_config):
 @pytest.fixture
 def outside_subscriber(broker, unique):
     """A queue bound to the labs exchange, as another ANCI project would bind one with plain pika."""
-    connection = pika.BlockingConnection(pika.URLParameters(broker))
-    channel = connection.channel()
-    channel.exchange_declare(service_exchange("labs"), exchange_type="topic", durable=True)
-    queue = f"outside-project-{unique}"
-    channel.queue_declare(queue, exclusive=True)
-    channel.queue_bind(queue, service_exchange("labs"), routing_key="labs.lab.*")
-    yield channel, queue
-    connection.close()
+    with outside_queue(broker, "labs", "labs.lab.*", f"outside-project-{unique}") as bound:
+        yield bound
 
 
 def queue_exists(amqp_uri, queue) -> bool:

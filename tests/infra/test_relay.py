@@ -5,13 +5,11 @@ import signal
 import time
 from collections import defaultdict
 
-import pika
 import pytest
 
 from rebuilding.relay import Relay
-from rebuilding.topology import service_exchange
 from tests.infra.sample import Counter, CounterApplication
-from tests.support import RelayProcess, eventually
+from tests.support import RelayProcess, eventually, outside_queue
 
 pytestmark = pytest.mark.integration
 
@@ -25,14 +23,8 @@ def app(database):
 
 @pytest.fixture
 def subscriber(broker, unique):
-    connection = pika.BlockingConnection(pika.URLParameters(broker))
-    channel = connection.channel()
-    channel.exchange_declare(service_exchange("surveys"), exchange_type="topic", durable=True)
-    queue = f"relay-test-{unique}"
-    channel.queue_declare(queue, exclusive=True)
-    channel.queue_bind(queue, service_exchange("surveys"), routing_key="surveys.counter.*")
-    yield channel, queue
-    connection.close()
+    with outside_queue(broker, "surveys", "surveys.counter.*", f"relay-test-{unique}") as bound:
+        yield bound
 
 
 def save_counters(app, counters: int, increments: int) -> set[str]:

@@ -2,14 +2,12 @@
 
 import json
 
-import pika
 import pytest
 
-from rebuilding.topology import service_exchange
 from services.gateway.service import GatewayService
 from services.registry.application import RegistryApplication
 from services.registry.service import RegistryService
-from tests.support import Gateway, RelayProcess, eventually
+from tests.support import Gateway, RelayProcess, eventually, outside_queue
 
 pytestmark = pytest.mark.integration
 
@@ -32,14 +30,8 @@ def staff(gateway):
 @pytest.fixture
 def listener(broker, unique):
     """A queue bound to the registry's exchange, as the labs service or any outside project binds one."""
-    connection = pika.BlockingConnection(pika.URLParameters(broker))
-    channel = connection.channel()
-    channel.exchange_declare(service_exchange("registry"), exchange_type="topic", durable=True)
-    queue = f"registry-listener-{unique}"
-    channel.queue_declare(queue, exclusive=True)
-    channel.queue_bind(queue, service_exchange("registry"), routing_key="registry.person.*")
-    yield channel, queue
-    connection.close()
+    with outside_queue(broker, "registry", "registry.person.*", f"registry-listener-{unique}") as bound:
+        yield bound
 
 
 def patch(client, path, body):
