@@ -182,7 +182,8 @@ class RegistryApplication(ServiceApplication):
                 if comune.assign(str(ambito.id), move=move):
                     joined.append(code)
                 comuni.append(comune)
-            return comuni, joined
+            ambito.take_in(joined)
+            return [ambito, *comuni], joined
 
         joined = self._together(assign)
         return {"assigned": joined, "unchanged": [c for c in dict.fromkeys(istat_codes) if c not in joined]}
@@ -210,7 +211,8 @@ class RegistryApplication(ServiceApplication):
             members = self._members(absorbed)
             for comune in members:
                 comune.assign(str(into.id), move=True)
-            return [absorbed, *members], [c.istat_code for c in members]
+            into.take_in([c.istat_code for c in members])
+            return [absorbed, into, *members], [c.istat_code for c in members]
 
         moved = self._together(merge)
         return {"id": into_ambito_id, "moved": moved}
@@ -277,7 +279,7 @@ class RegistryApplication(ServiceApplication):
                 rejected.append(mapping.rejection(row.line, row.istat_code, refusal.details["reason"], refusal.message))
         valid = [row for row in rows if row.istat_code not in {r["istat_code"] for r in rejected}]
         capofila = {row.ambito_key: row.istat_code for row in valid if row.capofila}
-        ambiti, accepted = {}, {}
+        ambiti, accepted, joined = {}, {}, {}
         for row in valid:
             try:
                 ambito = ambiti.get(row.ambito_key) or self._imported_ambito(row, capofila.get(row.ambito_key))
@@ -287,7 +289,10 @@ class RegistryApplication(ServiceApplication):
                 continue
             ambiti[row.ambito_key] = ambito
             accepted[row.istat_code] = comuni[row.istat_code]
-            accepted[row.istat_code].assign(str(ambito.id), move=True)
+            if accepted[row.istat_code].assign(str(ambito.id), move=True):
+                joined.setdefault(row.ambito_key, []).append(row.istat_code)
+        for key, codes in joined.items():
+            ambiti[key].take_in(codes)
         for key, code in capofila.items():
             if key in ambiti:
                 ambiti[key].change_capofila(accepted[code])

@@ -147,6 +147,14 @@ class Ambito(Aggregate):
         self._capofila_changed(capofila_istat=capofila.istat_code)
         return True
 
+    def take_in(self, istat_codes: list[str]) -> None:
+        """Record the Comuni that joined. It changes the Ambito itself, so an assignment
+        that races a merge or a dissolution of this Ambito conflicts with it and is decided
+        again, instead of leaving a Comune in a closed Ambito."""
+        self.require_active()
+        if istat_codes:
+            self._comuni_joined(istat_codes=list(istat_codes))
+
     def dissolve(self) -> None:
         self.require_active()
         self._dissolved()
@@ -159,6 +167,10 @@ class Ambito(Aggregate):
         if other.ats != self.ats:
             raise Refused("Ambiti of different ATS cannot merge", {"reason": "ats_mismatch"})
         self._merged(into_ambito_id=str(other.id))
+
+    @event("ComuniJoined")
+    def _comuni_joined(self, istat_codes: list[str]):
+        pass
 
     @event("Renamed")
     def _renamed(self, name: str):

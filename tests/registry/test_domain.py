@@ -103,10 +103,19 @@ def test_the_capofila_must_be_a_comune_of_the_ambito():
 def test_a_dissolved_ambito_refuses_every_further_command():
     a = ambito()
     a.dissolve()
-    for command in (lambda: a.rename("Altro"), a.dissolve, lambda: a.merge_into(ambito())):
+    for command in (lambda: a.rename("Altro"), a.dissolve, lambda: a.merge_into(ambito()),
+                    lambda: a.take_in(["016001"])):
         with pytest.raises(Refused) as refusal:
             command()
         assert refusal.value.details["reason"] == "ambito_closed"
+
+
+def test_an_ambito_records_the_comuni_that_join_it_and_nothing_when_none_do():
+    a = ambito()
+    a.take_in([])
+    a.take_in(["016001", "016002"])
+    joined = [e for e in a.collect_events() if type(e).__name__ == "ComuniJoined"]
+    assert [e.istat_codes for e in joined] == [["016001", "016002"]]
 
 
 def test_ambiti_merge_only_within_one_ats_and_never_into_themselves():

@@ -3,16 +3,19 @@
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import eventlet
 import jsonschema
 import pytest
+from eventsourcing.persistence import IntegrityError
 from nameko.testing.services import entrypoint_hook
 from nameko.testing.utils import get_extension
 
 from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound, Refused
 from rebuilding.nameko_ext import EventStore
 from services.registry.application import RegistryApplication
+from services.registry.domain import comune_id
 from services.registry.service import RegistryService
 from tests.support import eventually
 
@@ -396,3 +399,20 @@ def test_an_ambitos_staff_may_change_a_comunes_person_once_the_comune_has_joined
     registry.assign_comuni(ambito_id, {"istat_codes": ["016030"]})
     changed = registry.change_person(someone["id"], {"role": "responsabile_servizi_sociali"}, ambito_id)
     assert changed["role"] == "responsabile_servizi_sociali"
+
+
+def test_an_assignment_that_races_the_dissolution_of_its_ambito_cannot_be_saved(registry, unique):
+    """What a second instance sees: its copy of the Ambito went stale while it decided."""
+    ambito_id = ambito(registry, unique)
+    stale = registry.app.repository.get(UUID(ambito_id))
+    comune = registry.app.repository.get(comune_id("016031"))
+    comune.assign(ambito_id)
+    stale.take_in(["016031"])
+
+    registry.dissolve_ambito(ambito_id)  # by another member of staff, at the same moment
+
+    with pytest.raises(IntegrityError):
+        registry.app.save(stale, comune)
+    assert registry.app.repository.get(comune_id("016031")).ambito_id is None  # nothing half-written
+    with pytest.raises(Refused):
+        registry.assign_comuni(ambito_id, {"istat_codes": ["016031"]})  # decided again: refused
