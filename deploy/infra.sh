@@ -28,7 +28,8 @@ if ! listening 5432; then
     as_root sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
   fi
   echo "infra: starting PostgreSQL $version" >&2
-  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true  # the package may have started it
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true  # and read pg_hba.conf before our line
   wait_for 5432 PostgreSQL
 fi
 
