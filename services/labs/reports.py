@@ -53,10 +53,7 @@ class Reports:
         )
 
     def kpis(self) -> dict:
-        statuses = {r["status"]: r["n"] for r in self.reader.query(
-            "SELECT status, count(*) AS n FROM {schema}.labs GROUP BY status")}
-        per_ats = {r["ats"]: r["n"] for r in self.reader.query(
-            "SELECT ats, count(*) AS n FROM {schema}.labs WHERE status <> 'cancelled' GROUP BY ats")}
+        counts = self.reader.query("SELECT ats, status, count(*) AS n FROM {schema}.labs GROUP BY ats, status")
         (people,) = self.reader.query(
             "SELECT count(DISTINCT part.person_id) AS participants,"
             " count(DISTINCT part.person_id) FILTER (WHERE c.piccolo) AS from_piccoli,"
@@ -76,9 +73,10 @@ class Reports:
         return {
             "labs": {
                 "target": LABS_PLANNED,
-                "planned": sum(n for status, n in statuses.items() if status != "cancelled"),
-                **{s: statuses.get(s, 0) for s in ("published", "running", "completed", "cancelled")},
-                "per_ats": {ats: {"planned": per_ats.get(ats, 0), "target": LABS_PER_ATS} for ats in ATS_CODES},
+                **_stages(counts),
+                "cancelled": sum(r["n"] for r in counts if r["status"] == "cancelled"),
+                "per_ats": {ats: {**_stages([r for r in counts if r["ats"] == ats]), "target": LABS_PER_ATS}
+                            for ats in ATS_CODES},
             },
             "participants": participants,
             "training_hours": {"participant_hours": round(hours["participant_hours"], 2),
@@ -87,3 +85,16 @@ class Reports:
             "piccoli_comuni_share": round(people["from_piccoli"] / participants, 4) if participants else 0.0,
             "inter_ambito_mix": round(float(mix["average"]), 2),
         }
+
+
+STAGES = {
+    "planned": ("draft", "published", "enrolment_closed", "running", "completed"),
+    "published": ("published", "enrolment_closed", "running", "completed"),
+    "running": ("running",),
+    "completed": ("completed",),
+}
+"""Each KPI counts the labs that have reached that stage: a completed lab was also published."""
+
+
+def _stages(counts: list[dict]) -> dict:
+    return {stage: sum(r["n"] for r in counts if r["status"] in statuses) for stage, statuses in STAGES.items()}

@@ -49,3 +49,17 @@ def test_inter_ambito_mix_is_the_average_number_of_ambiti_meeting_in_a_lab(labs,
     by_ambito = {r["key"]: r for r in labs.report("ambito_id")}
     assert all(by_ambito[a]["participants"] == 1 for a in ambiti)
     assert labs.kpis()["inter_ambito_mix"] > 1
+
+
+def test_a_lab_counts_in_every_stage_of_the_programme_it_has_reached(labs):
+    settle(labs)
+    before = labs.kpis()["labs"]
+    lab_id = new_lab(labs, ats="pavia")
+    for action in ("close", "start", "complete"):
+        labs.transition(lab_id, action)
+    settle(labs)
+    after = labs.kpis()["labs"]
+    stages = ("planned", "published", "running", "completed")
+    assert {s: after[s] - before[s] for s in stages} == {"planned": 1, "published": 1, "running": 0, "completed": 1}
+    assert after["per_ats"]["pavia"]["completed"] - before["per_ats"]["pavia"]["completed"] == 1
+    assert after["per_ats"]["pavia"]["target"] == 10
