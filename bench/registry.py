@@ -141,6 +141,8 @@ def search_through_gateway(app: RegistryApplication, queries: list[str]) -> None
         latencies("baseline: the same search on the read model", lambda q: app.directory.search_comuni(q=q), queries)
     finally:
         runner.stop()
+        if shutil.which("rabbitmqctl"):
+            subprocess.run(["rabbitmqctl", "delete_vhost", VHOST], capture_output=True)
 
 
 def main() -> None:
