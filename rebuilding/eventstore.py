@@ -12,7 +12,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
 
 from rebuilding import config, db
-from rebuilding.errors import NotFound
+from rebuilding.errors import Conflict, NotFound
 from rebuilding.envelope import Envelope, to_envelope
 from rebuilding.views import Checkpoint
 
@@ -106,27 +106,39 @@ class ServiceApplication(Application):
             self.relay_checkpoint = RelayCheckpoint(datastore)
             self.projections = tuple(cls(datastore) for cls in self.projection_classes)
 
-    def change(self, aggregate_id: UUID, command: Callable, attempts: int = 20):
-        """Load an aggregate, run ``command`` on it and save, retrying on a concurrent save.
+    def decide(self, command: Callable[[], tuple[list, object]], attempts: int = 20):
+        """Run ``command`` and save the aggregates it returns, in one transaction.
 
-        Within one instance, changes to one aggregate queue behind a lock. Across
-        instances, two that change one aggregate at once both try to write the same
-        version; the database refuses the second, which reloads and decides again.
-        This is what keeps a full lab from taking one more person.
+        ``command`` loads what it needs, decides, and returns ``(aggregates, result)``.
+        Two decisions that change one aggregate at once (on two instances, say) both
+        try to write the same version; the database refuses the second, which runs
+        its command again on fresh state. So rules that span aggregates hold too.
         """
+        for attempt in range(attempts):
+            aggregates, result = command()
+            try:
+                self.save(*aggregates)
+                return result
+            except IntegrityError:
+                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+        raise Conflict(f"{self.name} kept changing under this request; try again", {"reason": "busy"})
+
+    def change(self, aggregate_id: UUID, command: Callable, attempts: int = 20):
+        """Load one aggregate, run ``command`` on it and save, as ``decide`` does.
+
+        Within one instance, changes to one aggregate queue behind a lock, so they
+        rarely conflict; across instances, ``decide`` retries. This is what keeps a
+        full lab from taking one more person.
+        """
+        def decide_one():
+            try:
+                aggregate = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                raise NotFound(f"no {self.name} record {aggregate_id}") from None
+            return [aggregate], command(aggregate)
+
         with self._locks.hold(aggregate_id):
-            for attempt in range(attempts):
-                try:
-                    aggregate = self.repository.get(aggregate_id)
-                except AggregateNotFoundError:
-                    raise NotFound(f"no {self.name} record {aggregate_id}") from None
-                result = command(aggregate)
-                try:
-                    self.save(aggregate)
-                    return result
-                except IntegrityError:
-                    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-        raise IntegrityError(f"{aggregate_id} kept changing under {attempts} attempts")
+            return self.decide(decide_one, attempts)
 
     def projection(self, cls: type) -> "object":
         return next(p for p in self.projections if isinstance(p, cls))

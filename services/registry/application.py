@@ -1,7 +1,5 @@
 """The registry's application: commands on ATS, Ambiti, Comuni and people, and their read models."""
 
-import random
-import time
 from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -46,21 +44,6 @@ class RegistryApplication(ServiceApplication):
             return self._get(Comune, comune_id(istat_code), "Comune")
         except NotFound:
             raise NotFound(f"no Comune with ISTAT code {istat_code}") from None
-
-    def _together(self, command: Callable[[], tuple[list, object]], attempts: int = 20):
-        """Run ``command`` and save the aggregates it returns in one transaction.
-
-        A concurrent change to any of them makes the save fail; the command then
-        runs again on fresh state, so rules that span aggregates hold.
-        """
-        for attempt in range(attempts):
-            aggregates, result = command()
-            try:
-                self.save(*aggregates)
-                return result
-            except IntegrityError:
-                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-        raise Conflict("the registry kept changing; try again", {"reason": "busy"})
 
     @property
     def directory(self) -> Directory:
@@ -132,7 +115,7 @@ class RegistryApplication(ServiceApplication):
             capofila.assign(str(ambito.id))
             return [ambito, capofila], ambito
 
-        ambito = self._together(create)
+        ambito = self.decide(create)
         return {"id": str(ambito.id), "name": name, "ats": ats, "capofila_istat": capofila_istat}
 
     def list_ambiti(self, ats: str | None = None) -> list[dict]:
@@ -166,7 +149,7 @@ class RegistryApplication(ServiceApplication):
             ambito.change_capofila(self._comune(istat_code))
             return [ambito], None
 
-        self._together(change)
+        self.decide(change)
 
     def assign_comuni(self, ambito_id: str, istat_codes: list[str], move: bool = False) -> dict:
         """Put Comuni in an Ambito, all or none; one in another Ambito only if ``move``."""
@@ -185,7 +168,7 @@ class RegistryApplication(ServiceApplication):
             ambito.take_in(joined)
             return [ambito, *comuni], joined
 
-        joined = self._together(assign)
+        joined = self.decide(assign)
         return {"assigned": joined, "unchanged": [c for c in dict.fromkeys(istat_codes) if c not in joined]}
 
     def unassign_comune(self, ambito_id: str, istat_code: str) -> None:
@@ -198,7 +181,7 @@ class RegistryApplication(ServiceApplication):
             comune.unassign()
             return [comune], None
 
-        self._together(unassign)
+        self.decide(unassign)
 
     def _capofila_of(self, ambito_id: str) -> str | None:
         return self._ambito(ambito_id).capofila_istat
@@ -214,7 +197,7 @@ class RegistryApplication(ServiceApplication):
             into.take_in([c.istat_code for c in members])
             return [absorbed, into, *members], [c.istat_code for c in members]
 
-        moved = self._together(merge)
+        moved = self.decide(merge)
         return {"id": into_ambito_id, "moved": moved}
 
     def dissolve_ambito(self, ambito_id: str) -> dict:
@@ -227,7 +210,7 @@ class RegistryApplication(ServiceApplication):
                 comune.unassign()
             return [ambito, *members], [c.istat_code for c in members]
 
-        return {"id": ambito_id, "released": self._together(dissolve)}
+        return {"id": ambito_id, "released": self.decide(dissolve)}
 
     def _members(self, ambito: Ambito) -> list[Comune]:
         comuni = (self._comune(c["istat_code"]) for c in self._caught_up().comuni_of(ambito.id))
@@ -260,7 +243,7 @@ class RegistryApplication(ServiceApplication):
             aggregates, rejected = self._apply_mapping(rows)
             return aggregates, (sum(len(a.pending_events) for a in aggregates), rejected)
 
-        events, rejected = self._together(apply)
+        events, rejected = self.decide(apply)
         rejected = sorted(malformed + rejected, key=lambda r: r["line"])
         return {"rows": len(rows) + len(malformed), "applied": len(rows) + len(malformed) - len(rejected),
                 "events": events, "rejected": rejected}
