@@ -31,10 +31,10 @@ def state_dir() -> Path:
     return Path(_env("REBUILDING_STATE_DIR", str(Path.cwd() / "var")))
 
 
-def data_dir() -> Path:
-    """The reference data (ISTAT Comuni): ``shared/data`` beside the repository by default."""
-    default = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    return Path(_env("REBUILDING_DATA_DIR", str(default)))
+def data_dir() -> Path | None:
+    """A directory of reference data (ISTAT Comuni) that overrides the copy shipped with the registry."""
+    configured = os.environ.get("REBUILDING_DATA_DIR")
+    return Path(configured) if configured else None
 
 
 def db_pool_min() -> int:

@@ -78,8 +78,12 @@ class IstatComune:
         return self.ats is not None and self.province_abbr in SUB_PROVINCIAL_EXCEPTIONS
 
 
+SHIPPED_DATA = Path(__file__).parent / "data"
+"""The ISTAT file shipped in the repository (Fonte: ISTAT, CC BY 3.0 IT)."""
+
+
 def istat_file() -> Path:
-    return config.data_dir() / "comuni_istat_2020.csv"
+    return (config.data_dir() or SHIPPED_DATA) / "comuni_istat_2020.csv"
 
 
 def read_istat(all_italy: bool = False, path: Path | None = None) -> list[IstatComune]:

@@ -2,6 +2,7 @@
 
 import importlib
 import re
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -66,10 +67,12 @@ def test_gateway_listens_on_all_interfaces_and_publishes_port_8000():
     assert "8000:8000" in [str(port) for port in gateway["ports"]]
 
 
-def test_registry_reads_the_reference_data_read_only():
+def test_the_registry_reads_the_reference_data_its_image_carries():
     registry = CONTAINERS["registry"]
-    mount = f"../shared/data:{registry['environment']['REBUILDING_DATA_DIR']}:ro"
-    assert mount in registry["volumes"]
+    assert "REBUILDING_DATA_DIR" not in registry.get("environment", {})
+    assert not any("shared" in str(volume) for volume in registry.get("volumes", []))
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert "data/comuni_istat_2020.csv" in package_data["services.registry"]
 
 
 @pytest.mark.parametrize("name", sorted(nameko_targets()))

@@ -1,12 +1,13 @@
 """The registry's aggregates and its reading of the ISTAT file, without a database."""
 
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
 from rebuilding.errors import Conflict, Refused
 from services.registry.domain import Ambito, Comune, Person, email_claim_id, require_ats_match
-from services.registry.territory import possible_ats, read_istat
+from services.registry.territory import istat_file, possible_ats, read_istat
 
 
 def comune(istat_code="016024", province="BG", ats="bergamo", provisional=False):
@@ -146,3 +147,12 @@ def test_a_change_of_role_and_organisation_together_is_judged_as_a_pair():
 
 def test_an_email_claim_ignores_case_and_surrounding_spaces():
     assert email_claim_id(" Maria.Demo@Example.org ") == email_claim_id("maria.demo@example.org")
+
+
+def test_a_clone_reads_the_istat_file_it_carries_unless_told_otherwise(monkeypatch, tmp_path):
+    monkeypatch.delenv("REBUILDING_DATA_DIR", raising=False)
+    shipped = istat_file()
+    assert shipped.is_file() and Path(__file__).resolve().parents[2] in shipped.resolve().parents
+    assert "Fonte: ISTAT" in (shipped.parent / "README.md").read_text()
+    monkeypatch.setenv("REBUILDING_DATA_DIR", str(tmp_path))
+    assert istat_file() == tmp_path / "comuni_istat_2020.csv"
