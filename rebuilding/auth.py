@@ -12,7 +12,10 @@ import jwt
 from rebuilding import config
 from rebuilding.errors import DomainError, Forbidden
 
-ROLES = ("staff", "ambito", "participant", "auditor")
+PROGRAMME_ROLES = ("staff", "ambito", "participant", "auditor")
+"""The roles of people in the programme."""
+ROLES = (*PROGRAMME_ROLES, "subscriber")
+"""``subscriber`` is another ANCI project's: it reads the event feeds and nothing else."""
 ALGORITHM = "HS256"
 ISSUER = "rebuilding"
 

@@ -1,26 +1,16 @@
 """``rebuilding``: the command line for operators and developers."""
 
 import argparse
-import importlib
 import json
+import os
 import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 from rebuilding import config
-
-
-def application_class(service: str):
-    from rebuilding.eventstore import ServiceApplication
-
-    if service not in config.SERVICES:
-        raise SystemExit(f"unknown service {service!r}; the services are: {', '.join(config.SERVICES)}")
-    module = importlib.import_module(f"services.{service}.application")
-    return next(
-        value for value in vars(module).values()
-        if isinstance(value, type) and issubclass(value, ServiceApplication) and getattr(value, "name", None) == service
-    )
+from rebuilding.services import application_class
 
 
 class Progress:
@@ -91,11 +81,69 @@ def cmd_audit_rebuild(args) -> None:
     for projection in app.projections:
         if args.projection and projection.name != args.projection:
             continue
-        source = app if projection.source == app.name else application_class(projection.source)()
-        progress = Progress(source.last_position(), f"{args.service}.{projection.name}", args.progress)
-        count = rebuild(source, projection, on_progress=progress.advance)
+        with source_log(app, projection.source) as source:
+            progress = Progress(source.last_position(), f"{args.service}.{projection.name}", args.progress)
+            count = rebuild(source, projection, on_progress=progress.advance)
         progress.close()
         print(f"{args.service}.{projection.name}: rebuilt from {count} events of {projection.source}")
+
+
+@contextmanager
+def source_log(app, source: str):
+    """The log a read model is built from: the service's own, or another's over RPC (never its tables)."""
+    if source == app.name:
+        yield app
+        return
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from rebuilding.followers import RemoteLog
+
+    with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=60) as rpc:
+        yield RemoteLog(source, rpc)
+
+
+def cmd_status(args) -> None:
+    statuses = [application_class(service)().status() for service in args.services or config.SERVICES]
+    for status in statuses:
+        print("\n".join(describe_status(status)))
+    if any(status["status"] != "ok" for status in statuses):
+        raise SystemExit(1)
+
+
+def describe_status(status: dict) -> list[str]:
+    """A service's status for an operator: its relay, and each read model with the failure it is stuck on."""
+    relay = status["relay"]
+    lines = [f"{status['service']}: {status['status']}, {status['events']} events, "
+             f"relay at {relay['position']} (lag {relay['lag']})"]
+    for name, projection in status["projections"].items():
+        lines.append(f"  {name} ({projection['source']}): {projection['status']}, "
+                     f"at {projection['position']} of {projection['head']} (lag {projection['lag']})")
+        if "failure" in projection:
+            failure = projection["failure"]
+            lines.append(f"    stuck at position {failure['position']} ({failure['event_type']}) since "
+                         f"{failure['since']}, {failure['attempts']} attempts: {failure['error']}")
+    return lines
+
+
+def cmd_feed(args) -> None:
+    import requests
+
+    token = args.token or os.environ.get("REBUILDING_TOKEN")
+    if not token:
+        raise SystemExit("the feed needs a token: --token or REBUILDING_TOKEN (role auditor or subscriber)")
+    after = args.after
+    while True:
+        response = requests.get(f"{args.gateway.rstrip('/')}/events/{args.service}",
+                                params={"after": after, "limit": args.limit},
+                                headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        if response.status_code != 200:
+            raise SystemExit(f"the gateway answered {response.status_code}: {response.text}")
+        page = response.json()
+        for envelope in page["events"]:
+            sys.stdout.write(json.dumps(envelope, ensure_ascii=False) + "\n")
+        if not page["events"]:
+            return
+        after = page["events"][-1]["position"]
 
 
 def cmd_dlq(args) -> None:
@@ -165,6 +213,18 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--projection", help="only this read model")
     rebuild.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
     rebuild.set_defaults(run=cmd_audit_rebuild)
+
+    status = commands.add_parser("status", help="each service's log, relay and read models; exits 1 when degraded")
+    status.add_argument("services", nargs="*", choices=config.SERVICES)
+    status.set_defaults(run=cmd_status)
+
+    feed = commands.add_parser("feed", help="a service's public events after a position, from the gateway, as JSON lines")
+    feed.add_argument("service", choices=config.SERVICES)
+    feed.add_argument("--after", type=int, default=0, help="the last position you have (0: from the start)")
+    feed.add_argument("--limit", type=int, default=500, help="events per page")
+    feed.add_argument("--gateway", default=f"http://{config.gateway_address()}", help="the gateway's base URL")
+    feed.add_argument("--token", help="a bearer token (or REBUILDING_TOKEN)")
+    feed.set_defaults(run=cmd_feed)
 
     dead = commands.add_parser("dlq", help="inspect and re-drive dead-lettered messages")
     dead.add_argument("action", choices=["list", "show", "redrive"])

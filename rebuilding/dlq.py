@@ -1,28 +1,22 @@
 """Dead-lettered messages: what an operator inspects and re-drives."""
 
-import importlib
-import inspect
 import json
 
 import pika
-from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
 from rebuilding import config
-from rebuilding.nameko_ext import EventSubscription
+from rebuilding.services import application_class
 from rebuilding.topology import dead_letter_queue, subscriber_queue
 
 
 def subscriber_queues() -> list[str]:
-    """Every subscribing method's queue, found in the services' code."""
-    queues = []
-    for service in config.SERVICES:
-        module = importlib.import_module(f"services.{service}.service")
-        for cls in vars(module).values():
-            if inspect.isclass(cls) and getattr(cls, "name", None) == service:
-                for method_name, method in inspect.getmembers(cls, inspect.isfunction):
-                    if any(isinstance(e, EventSubscription) for e in getattr(method, ENTRYPOINT_EXTENSIONS_ATTR, ())):
-                        queues.append(subscriber_queue(service, method_name))
-    return queues
+    """The queue of every read model that follows another service's events."""
+    return [
+        subscriber_queue(service, projection.name)
+        for service in config.SERVICES
+        for projection in application_class(service).projection_classes
+        if projection.source != service
+    ]
 
 
 def _channel(connection):

@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from uuid import UUID
 from typing import ClassVar
 
@@ -12,8 +13,9 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
 
 from rebuilding import config, db
-from rebuilding.errors import Conflict, NotFound
+from rebuilding.errors import Conflict, Invalid, NotFound
 from rebuilding.envelope import Envelope, to_envelope
+from rebuilding.followers import ProjectionHealth
 from rebuilding.views import Checkpoint
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
@@ -105,6 +107,9 @@ class ServiceApplication(Application):
             datastore = self.recorder.datastore
             self.relay_checkpoint = RelayCheckpoint(datastore)
             self.projections = tuple(cls(datastore) for cls in self.projection_classes)
+            self.projection_health = ProjectionHealth(datastore)
+            for projection in self.projections:
+                self.projection_health.register(projection)
 
     def decide(self, command: Callable[[], tuple[list, object]], attempts: int = 20):
         """Run ``command`` and save the aggregates it returns, in one transaction.
@@ -144,20 +149,45 @@ class ServiceApplication(Application):
         return next(p for p in self.projections if isinstance(p, cls))
 
     def status(self) -> dict:
-        """Positions in this service's log and how far its followers lag behind."""
+        """Positions in this service's log, how far its followers lag behind, and which are stuck."""
         last = self.last_position()
         relayed = self.relay_checkpoint.position(self.name)
+        health = self.projection_health.rows()
+        projections = {p.name: self._projection_status(p, last, health.get(p.name, {})) for p in self.projections}
+        degraded = any(p["status"] != "ok" for p in projections.values())
         return {
             "service": self.name,
-            "status": "ok",
+            "status": "degraded" if degraded else "ok",
             "events": last,
             "relay": {"position": relayed, "lag": last - relayed},
-            "projections": {
-                p.name: {"source": p.source, "position": p.position(p.source)}
-                | ({"lag": last - p.position(p.source)} if p.source == self.name else {})
-                for p in self.projections
-            },
+            "projections": projections,
         }
+
+    def _projection_status(self, projection, last: int, health: dict) -> dict:
+        position = projection.position(projection.source)
+        head = last if projection.source == self.name else max(health.get("source_head") or 0, position)
+        status = {"source": projection.source, "position": position, "head": head, "lag": head - position,
+                  "status": "degraded" if health.get("error") else "ok"}
+        if health.get("error"):
+            status["failure"] = {
+                "position": health["failing_position"], "event_type": health["failing_type"],
+                "error": health["error"], "attempts": health["attempts"],
+                "since": health["since"].isoformat() if health["since"] else None,
+            }
+        return status
+
+    def log_page(self, after=0, limit: int = 500, until=None) -> dict:
+        """A page of this service's log as envelopes, for subscribers that catch up; and the log's head."""
+        def position(value, name, low, high=None):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+                raise Invalid(f"{name} must be a whole number from {low}" + (f" to {high}" if high else ""),
+                              {name: ["Not a valid position."]})
+            return value
+
+        after, limit = position(after, "after", 0), position(limit, "limit", 1, 1000)
+        until = None if until is None else position(until, "until", 0)
+        head = self.last_position()
+        return {"events": list(islice(self.envelopes(after, until, batch=limit), limit)), "head": head}
 
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0

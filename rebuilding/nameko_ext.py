@@ -1,21 +1,21 @@
-"""nameko extensions shared by the services: the event store, the projector, subscriptions."""
+"""nameko extensions shared by the services: the event store, its followers and subscriptions, the common RPCs."""
 
-import json
 import logging
 import socket
+import time
 
 import eventlet
-from eventlet.event import Event
 from kombu import Connection
 from nameko.constants import AMQP_URI_CONFIG_KEY
-from nameko.exceptions import ContainerBeingKilled
-from nameko.extensions import DependencyProvider, Entrypoint
+from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
+from nameko.standalone.rpc import ClusterRpcProxy
 
 from rebuilding import config
 from rebuilding.errors import DomainError
-from rebuilding.topology import MAX_DELIVERIES, consumer_queue, dead_letters_of, subscriber_queue
-from rebuilding.views import catch_up
+from rebuilding.followers import PAGE, Follower, RemoteLog, decode
+from rebuilding.retry import Backoff
+from rebuilding.topology import consumer_queue, dead_letters_of, subscriber_queue
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,13 @@ rpc = nameko_rpc(expected_exceptions=DomainError)
 
 
 class EventStore(DependencyProvider):
-    """Gives workers the service's application, and keeps its own read models current.
+    """Gives workers the service's application, and keeps every one of its read models current.
 
-    The projector runs in every instance; the projections' advisory locks make
-    the instances take turns, so each event is applied once.
+    Each read model has a follower of its own, so one that fails holds back no
+    other. Those built from the service's own log follow it in place; those
+    built from another service's log subscribe to it (``Subscription``). Every
+    instance runs them all: the projections' advisory locks make the instances
+    take turns, so each event is applied once.
     """
 
     def __init__(self, application_class):
@@ -37,10 +40,17 @@ class EventStore(DependencyProvider):
 
     def setup(self):
         self.app = self.application_class()
+        self.amqp_uri = self.container.config.get(AMQP_URI_CONFIG_KEY) or config.amqp_uri()
 
     def start(self):
         self._running = True
-        self.container.spawn_managed_thread(self._project, identifier="projector")
+        own = [p for p in self.app.projections if p.source == self.app.name]
+        followers = [Follower(self.app, projection, self.app.projection_health) for projection in own]
+        self.container.spawn_managed_thread(lambda: self._follow(followers), identifier="projector")
+        for projection in self.app.projections:
+            if projection.source != self.app.name:
+                subscription = Subscription(self, projection)
+                self.container.spawn_managed_thread(subscription.run, identifier=subscription.queue_name)
 
     def stop(self):
         self._running = False
@@ -53,107 +63,98 @@ class EventStore(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self.app
 
-    def _project(self):
-        own = [p for p in self.app.projections if p.source == self.app.name]
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def _follow(self, followers):
         while self._running:
-            try:
-                applied = sum(catch_up(self.app, projection) for projection in own)
-            except Exception:
-                log.exception("projector of %s failed; retrying", self.app.name)
-                applied = 0
-                eventlet.sleep(1.0)
-            if not applied:
+            if not sum(follower.poll() for follower in followers):
                 eventlet.sleep(config.poll_interval())
 
 
-class EventSubscription(Entrypoint):
-    """Runs the decorated method once for each event relayed by another service.
+class Subscription:
+    """Keeps one read model of this service current with another service's log.
 
-    Messages are taken one at a time, from a quorum queue with a single active
-    consumer, so the method sees them in upstream order. A method that raises has
-    its message requeued; after ``max_deliveries`` attempts RabbitMQ moves it to
-    the queue's dead-letter queue, where an operator can inspect and re-drive it.
-    The method must be idempotent: ``Projection.receive`` makes it so.
+    It binds its queue first, so no live event is missed from then on; then
+    pulls the source's history from where the read model stands, over RPC; then
+    applies the live events from the queue. A live event that is not the next
+    one makes it pull what came between from the source's log; one it has seen
+    is acknowledged and dropped. A failure leaves the message unacknowledged,
+    closes the connection and tries again after a back-off, from the log: no
+    event is skipped, and none overtakes another.
     """
 
-    def __init__(self, source, routing_keys, max_deliveries=MAX_DELIVERIES, **kwargs):
-        self.source = source
-        self.routing_keys = list(routing_keys)
-        self.max_deliveries = max_deliveries
-        self._running = False
-        super().__init__(**kwargs)
+    IDLE = 5.0
+    """Seconds without a live event after which the source's head is asked for, to show the lag."""
 
-    @property
-    def queue_name(self):
-        return subscriber_queue(self.container.service_name, self.method_name)
-
-    def setup(self):
-        self.amqp_uri = self.container.config.get(AMQP_URI_CONFIG_KEY) or config.amqp_uri()
-        self.queue = consumer_queue(self.queue_name, self.source, self.routing_keys, self.max_deliveries)
+    def __init__(self, store: EventStore, projection):
+        self.store = store
+        self.projection = projection
+        self.queue_name = subscriber_queue(store.container.service_name, projection.name)
+        self.queue = consumer_queue(self.queue_name, projection.source, [f"{projection.source}.#"])
         self.dead_letters = dead_letters_of(self.queue_name)
+        self.follower = Follower(None, projection, store.app.projection_health)
 
-    def start(self):
-        self._running = True
-        self.container.spawn_managed_thread(self._consume, identifier=self.queue_name)
-
-    def stop(self):
-        self._running = False
-
-    def kill(self):
-        self._running = False
-
-    def _consume(self):
-        while self._running:
+    def run(self):
+        backoff = Backoff()
+        while self.store.running:
             try:
-                with Connection(self.amqp_uri, heartbeat=30) as connection:
-                    channel = connection.channel()
-                    self.dead_letters(channel).declare()
-                    self.queue(channel).declare()
-                    with connection.Consumer(queues=[self.queue], channel=channel, on_message=self._on_message, prefetch_count=1):
-                        while self._running:
-                            try:
-                                connection.drain_events(timeout=1)
-                            except socket.timeout:
-                                connection.heartbeat_check()
-            except Exception:  # any broker or network failure: reconnect
-                if self._running:
-                    log.exception("subscription %s lost RabbitMQ; reconnecting", self.queue_name)
-                    eventlet.sleep(1.0)
+                with Connection(self.store.amqp_uri, heartbeat=30) as connection, \
+                        ClusterRpcProxy({AMQP_URI_CONFIG_KEY: self.store.amqp_uri}, timeout=RPC_TIMEOUT) as rpc:
+                    self.follower.log = RemoteLog(self.projection.source, rpc)
+                    self._consume(connection)
+            except Exception as error:
+                if not self.store.running:
+                    return
+                if not self.follower.failing:  # a failure of the read model is logged by its follower
+                    log.warning("%s lost RabbitMQ or %s (%s: %s); reconnecting",
+                                self.queue_name, self.projection.source, type(error).__name__, error)
+                eventlet.sleep(max(backoff.next_delay(), self.follower.retry_at - time.monotonic()))
+            else:
+                backoff.reset()
+
+    def _consume(self, connection):
+        channel = connection.channel()
+        self.dead_letters(channel).declare()
+        self.queue(channel).declare()  # bound before the backfill: nothing published from now on is missed
+        while self.follower.poll():
+            pass
+        if self.follower.failing:
+            raise RuntimeError("backfill failed")
+        with connection.Consumer(queues=[self.queue], channel=channel, on_message=self._on_message,
+                                 prefetch_count=PREFETCH):
+            while self.store.running:
+                try:
+                    connection.drain_events(timeout=self.IDLE)
+                except socket.timeout:
+                    connection.heartbeat_check()
+                    self.follower.poll()  # catches up on anything the queue did not bring; refreshes the lag
+                    if self.follower.failing:
+                        raise RuntimeError("follower failed") from None
 
     def _on_message(self, message):
-        try:
-            envelope = json.loads(message.body)
-        except ValueError:
-            log.error("%s: undecodable message dead-lettered", self.queue_name)
+        envelope = decode(message.body)
+        if envelope is None:
+            log.error("%s: a message that is not an event was dead-lettered", self.queue_name)
             message.reject(requeue=False)
             return
-        done = Event()
-
-        def handle_result(worker_ctx, result, exc_info):
-            done.send(exc_info)
-            return result, exc_info
-
-        try:
-            self.container.spawn_worker(self, (envelope,), {}, handle_result=handle_result)
-        except ContainerBeingKilled:
-            message.requeue()
-            return
-        exc_info = done.wait()
-        if exc_info is None:
-            message.ack()
-        else:
-            attempt = int((message.headers or {}).get("x-delivery-count", 0)) + 1
-            log.warning("%s: attempt %s at event %s failed", self.queue_name, attempt, envelope.get("id"))
-            eventlet.sleep(min(0.2 * attempt, 2.0))
-            message.requeue()
+        self.follower.offer(envelope)  # raises on failure: the message stays unacknowledged
+        message.ack()
 
 
-subscribe = EventSubscription.decorator
+PREFETCH = 100
+RPC_TIMEOUT = 30.0
 
 
-class HealthMixin:
-    """Every service answers ``health`` over RPC, for the gateway's ``/health``."""
+class ServiceBase:
+    """What every domain service answers over RPC: its health, and its log for subscribers."""
 
     @rpc
     def health(self):
         return self.app.status()
+
+    @rpc
+    def events(self, after=0, limit=PAGE, until=None):
+        """Up to ``limit`` envelopes of this service's log after position ``after`` (and up to ``until``)."""
+        return self.app.log_page(after, limit, until)

@@ -9,7 +9,7 @@ from kombu import Exchange, Queue, binding
 EXCHANGE_PREFIX = "rebuilding"
 DEAD_LETTER_EXCHANGE = "rebuilding.dead-letter"
 MAX_DELIVERIES = 5
-"""How many times a consumer tries a message before it is dead-lettered."""
+"""How many times a message is delivered before it is dead-lettered."""
 
 
 def service_exchange(service: str) -> str:
@@ -17,9 +17,9 @@ def service_exchange(service: str) -> str:
     return f"{EXCHANGE_PREFIX}.{service}"
 
 
-def subscriber_queue(service: str, method: str) -> str:
-    """The queue of one subscribing method of one service."""
-    return f"{EXCHANGE_PREFIX}.{service}.{method}"
+def subscriber_queue(service: str, projection: str) -> str:
+    """The queue by which one read model of ``service`` follows another service's live events."""
+    return f"{EXCHANGE_PREFIX}.{service}.{projection}"
 
 
 def dead_letter_queue(queue: str) -> str:
@@ -35,7 +35,8 @@ def consumer_queue_arguments(queue: str, max_deliveries: int = MAX_DELIVERIES) -
     return {
         "x-queue-type": "quorum",
         "x-single-active-consumer": True,
-        "x-delivery-limit": max_deliveries,
+        # RabbitMQ dead-letters a message once its redeliveries exceed the limit.
+        "x-delivery-limit": max_deliveries - 1,
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         "x-dead-letter-routing-key": queue,
         "x-dead-letter-strategy": "at-least-once",

@@ -39,21 +39,6 @@ class Step:
             self.checkpoint._insert_tracking(self.cursor, Tracking(self.upstream, position))
             self.last = position
 
-    def seen(self, position: int) -> bool:
-        """Whether this one position was processed: replayed in order, or delivered on its own."""
-        if position <= self.last:
-            return True
-        self.cursor.execute(self.checkpoint.seen_statement, (delivered(self.upstream), position))
-        return self.cursor.fetchone() is not None
-
-    def record(self, position: int) -> None:
-        """Record one delivered position, whatever the order it came in."""
-        self.checkpoint._insert_tracking(self.cursor, Tracking(delivered(self.upstream), position))
-
-
-def delivered(upstream: str) -> str:
-    """Tracking name of positions delivered one by one, apart from the ordered replay's mark."""
-    return f"{upstream}:delivered"
 
 
 class Checkpoint(PostgresTrackingRecorder):
@@ -67,12 +52,6 @@ class Checkpoint(PostgresTrackingRecorder):
     def read_model_ddl(self) -> list[SQL]:
         return []
 
-    @property
-    def seen_statement(self) -> SQL:
-        return SQL("SELECT 1 FROM {}.{} WHERE application_name = %s AND notification_id = %s").format(
-            Identifier(self.datastore.schema), Identifier(self.tracking_table_name)
-        )
-
     @contextmanager
     def step(self, upstream: str) -> Iterator[Step]:
         with self.datastore.transaction(commit=True) as cursor:
@@ -83,15 +62,26 @@ class Checkpoint(PostgresTrackingRecorder):
             yield Step(cursor, self, upstream, self._max_tracking_id(upstream, cursor) or 0)
 
     def position(self, upstream: str) -> int:
-        return max(self.max_tracking_id(upstream) or 0, self.max_tracking_id(delivered(upstream)) or 0)
+        return self.max_tracking_id(upstream) or 0
 
     def forget(self, cursor: Cursor, upstream: str) -> None:
         cursor.execute(
-            SQL("DELETE FROM {}.{} WHERE application_name IN (%s, %s)").format(
+            SQL("DELETE FROM {}.{} WHERE application_name = %s").format(
                 Identifier(self.datastore.schema), Identifier(self.tracking_table_name)
             ),
-            (upstream, delivered(upstream)),
+            (upstream,),
         )
+
+
+class ProjectionFailed(Exception):
+    """A read model could not apply an event: its transaction is rolled back, its position kept."""
+
+    def __init__(self, projection: "Projection", envelope: Envelope, error: Exception):
+        self.position = envelope["position"]
+        self.event_type = envelope["type"]
+        self.error = f"{type(error).__name__}: {error}"
+        super().__init__(f"{projection.name} failed at {projection.source} position {self.position} "
+                         f"({self.event_type}): {self.error}")
 
 
 class Projection(Checkpoint):
@@ -117,25 +107,14 @@ class Projection(Checkpoint):
         for envelope in envelopes:
             if envelope["position"] <= last:
                 continue  # seen already: a replay
-            self._handle(step.cursor, envelope)
+            try:
+                self._handle(step.cursor, envelope)
+            except Exception as error:
+                raise ProjectionFailed(self, envelope, error) from error
             last = envelope["position"]
             applied += 1
         step.advance(last)
         return applied
-
-    def receive(self, envelope: Envelope) -> bool:
-        """Apply one delivered event exactly once, in whatever order it arrives.
-
-        Returns False for a duplicate. A re-driven dead letter arrives after
-        events that followed it upstream, and is applied then. Positions up to the
-        last rebuild's mark count as seen: the rebuild replayed them.
-        """
-        with self.step(self.source) as step:
-            if step.seen(envelope["position"]):
-                return False
-            self._handle(step.cursor, envelope)
-            step.record(envelope["position"])
-            return True
 
     def _handle(self, cursor: Cursor, envelope: Envelope) -> None:
         handler = getattr(self, "on_" + event_key(envelope).replace(".", "_"), None)
@@ -168,10 +147,14 @@ def chunks(iterable: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def catch_up(app, projection: Projection, batch: int = 1000) -> int:
-    """Apply the next batch of ``app``'s events to ``projection``; return how many."""
-    with projection.step(app.name) as step:
-        return projection.apply(step, islice(app.envelopes(after=step.last, batch=batch), batch))
+def catch_up(log, projection: Projection, batch: int = 1000) -> int:
+    """Apply the next batch of a log's events to ``projection``; return how many.
+
+    ``log`` is a service's own application or a ``RemoteLog`` of another service:
+    anything with a ``name`` and ``envelopes(after=, stop=, batch=)``.
+    """
+    with projection.step(log.name) as step:
+        return projection.apply(step, islice(log.envelopes(after=step.last, batch=batch), batch))
 
 
 def rebuild(app, projection: Projection, on_progress=None) -> int:

@@ -68,20 +68,25 @@ def database():
 
 @pytest.fixture(scope="session")
 def broker(broker_vhost):
-    """RabbitMQ with none of the platform's queues left over from an earlier run."""
-    from rebuilding.dlq import subscriber_queues
-    from rebuilding.topology import dead_letter_queue
-
-    with pika.BlockingConnection(pika.URLParameters(config.amqp_uri())) as connection:
-        channel = connection.channel()
-        for queue in subscriber_queues():
-            channel.queue_delete(queue)
-            channel.queue_delete(dead_letter_queue(queue))
     return config.amqp_uri()
 
 
 @pytest.fixture
-def nameko_config(broker, database):
+def fresh_queues(broker):
+    """Each test starts with none of the platform's subscriber queues: a backlog left by an earlier
+    test would only be duplicates to drop, but it costs time and hides what the test itself causes."""
+    from rebuilding.dlq import subscriber_queues
+    from rebuilding.topology import dead_letter_queue
+
+    with pika.BlockingConnection(pika.URLParameters(broker)) as connection:
+        channel = connection.channel()
+        for queue in subscriber_queues():
+            channel.queue_delete(queue)
+            channel.queue_delete(dead_letter_queue(queue))
+
+
+@pytest.fixture
+def nameko_config(broker, fresh_queues, database):
     return {"AMQP_URI": broker, "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}", "max_workers": 20}
 
 

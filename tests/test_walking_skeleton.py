@@ -2,11 +2,9 @@
 
 import json
 
-import pika
 import pytest
 
 from rebuilding import config
-from rebuilding.topology import subscriber_queue
 from services.gateway.service import GatewayService
 from services.labs.service import LabsService
 from services.registry.service import RegistryService
@@ -22,7 +20,6 @@ def platform(runner_factory, nameko_config):
     relay = RelayProcess(*config.SERVICES).start()
     runner = runner_factory(nameko_config, RegistryService, LabsService, SurveysService, ToolkitService, GatewayService)
     runner.start()
-    eventually(lambda: queue_exists(nameko_config["AMQP_URI"], subscriber_queue("labs", "on_registry_event")))
     yield f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
     relay.stop()
 
@@ -32,16 +29,6 @@ def outside_subscriber(broker, unique):
     """A queue bound to the labs exchange, as another ANCI project would bind one with plain pika."""
     with outside_queue(broker, "labs", "labs.lab.*", f"outside-project-{unique}") as bound:
         yield bound
-
-
-def queue_exists(amqp_uri, queue) -> bool:
-    """Events published before a subscriber's queue is bound never reach it: wait for the binding."""
-    with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as connection:
-        try:
-            connection.channel().queue_declare(queue, passive=True)
-            return True
-        except pika.exceptions.ChannelClosedByBroker:
-            return False
 
 
 def received(channel, queue, routing_key, subject):

@@ -23,7 +23,7 @@ from rebuilding.schemas import validated
 log = logging.getLogger(__name__)
 
 PUBLIC = None
-ANY_ROLE = auth.ROLES
+ANY_ROLE = auth.PROGRAMME_ROLES
 RPC_TIMEOUT = 15.0
 
 

@@ -7,11 +7,12 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from rebuilding import config
-from rebuilding.errors import DomainError
+from rebuilding.errors import DomainError, NotFound
 from services.gateway import schemas
 from services.gateway.api import PUBLIC, api, call, error_response, json_response
 
 HEALTH_TIMEOUT = 3.0
+FEED_READERS = ["staff", "auditor", "subscriber"]
 
 
 class PlatformRoutes:
@@ -32,6 +33,14 @@ class PlatformRoutes:
         healthy = all(s["status"] == "ok" for s in services.values())
         payload = {"status": "ok" if healthy else "degraded", "gateway": "ok", "services": services}
         return json_response(payload, 200 if healthy else 503)
+
+    @api.route("GET", "/events/{source}", summary="A service's events after a position, for subscribers to catch up",
+               tag="platform", roles=FEED_READERS, query=schemas.FeedQuery, response=schemas.FeedPage,
+               responses={404: "No such service"})
+    def feed(self, request, principal, body, query, source):
+        if source not in config.SERVICES:
+            raise NotFound(f"no service {source}; the services are {', '.join(config.SERVICES)}")
+        return call(getattr(self, source).events, after=query["after"], limit=query["limit"])
 
     @api.route("GET", "/openapi.json", summary="This API, as an OpenAPI 3 document", tag="platform", roles=PUBLIC)
     def openapi(self, request, principal, body, query):

@@ -1,6 +1,6 @@
 """Schemas of the gateway's own answers."""
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 
 class ServiceHealth(Schema):
@@ -15,3 +15,15 @@ class Health(Schema):
     status = fields.String(metadata={"description": "ok when every service answered"})
     gateway = fields.String()
     services = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceHealth))
+
+
+class FeedQuery(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62),
+                           metadata={"description": "the last position the subscriber has; 0 for the whole history"})
+    limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=1000))
+
+
+class FeedPage(Schema):
+    events = fields.List(fields.Dict(), metadata={
+        "description": "CloudEvents envelopes in position order (contracts/events/envelope.v1.schema.json)"})
+    head = fields.Integer(metadata={"description": "the position of the service's last event"})

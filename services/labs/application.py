@@ -199,6 +199,3 @@ class LabsApplication(ServiceApplication):
 
     def kpis(self) -> dict:
         return self.reports.kpis()
-
-    def receive_registry_event(self, envelope: dict) -> bool:
-        return self.facts.receive(envelope)

@@ -6,7 +6,7 @@
 
 from rebuilding.contracts import accepts
 from rebuilding.errors import Invalid
-from rebuilding.nameko_ext import EventStore, HealthMixin, rpc, subscribe
+from rebuilding.nameko_ext import EventStore, ServiceBase, rpc
 from services.labs import schemas
 from services.labs.application import LabsApplication
 
@@ -14,13 +14,11 @@ TRANSITIONS = ("publish", "close", "start", "complete", "cancel")
 REPORTS = ("ambito_id", "ats")
 
 
-class LabsService(HealthMixin):
+class LabsService(ServiceBase):
+    """Labs keeps a copy of the registry's facts (``RegistryFacts``), which follows the registry's log."""
+
     name = "labs"
     app = EventStore(LabsApplication)
-
-    @subscribe("registry", ["registry.#"])
-    def on_registry_event(self, envelope):
-        self.app.receive_registry_event(envelope)
 
     @rpc
     @accepts(payload=schemas.LabCreate)

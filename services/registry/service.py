@@ -1,12 +1,12 @@
 """The registry's nameko entrypoints."""
 
 from rebuilding.contracts import accepts
-from rebuilding.nameko_ext import EventStore, HealthMixin, rpc
+from rebuilding.nameko_ext import EventStore, ServiceBase, rpc
 from services.registry import schemas
 from services.registry.application import RegistryApplication
 
 
-class RegistryService(HealthMixin):
+class RegistryService(ServiceBase):
     name = "registry"
     app = EventStore(RegistryApplication)
 

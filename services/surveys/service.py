@@ -1,9 +1,9 @@
 """The surveys service's nameko entrypoints."""
 
-from rebuilding.nameko_ext import EventStore, HealthMixin
+from rebuilding.nameko_ext import EventStore, ServiceBase
 from services.surveys.application import SurveysApplication
 
 
-class SurveysService(HealthMixin):
+class SurveysService(ServiceBase):
     name = "surveys"
     app = EventStore(SurveysApplication)

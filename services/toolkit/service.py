@@ -1,9 +1,9 @@
 """The toolkit service's nameko entrypoints."""
 
-from rebuilding.nameko_ext import EventStore, HealthMixin
+from rebuilding.nameko_ext import EventStore, ServiceBase
 from services.toolkit.application import ToolkitApplication
 
 
-class ToolkitService(HealthMixin):
+class ToolkitService(ServiceBase):
     name = "toolkit"
     app = EventStore(ToolkitApplication)

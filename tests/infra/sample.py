@@ -16,6 +16,10 @@ class Counter(Aggregate):
     def increment(self, by: int = 1):
         self.value += by
 
+    @event("Renamed")
+    def rename(self, label: str):
+        self.label = label
+
 
 class CounterTotals(Projection):
     name = "counter_totals"
@@ -29,6 +33,10 @@ class CounterTotals(Projection):
     def on_counter_incremented(self, cursor, envelope):
         self.execute(cursor, "UPDATE {schema}.counter_totals SET total = total + %s WHERE id = %s",
                      (envelope["data"]["by"], envelope["subject"]))
+
+    def on_counter_renamed(self, cursor, envelope):
+        self.execute(cursor, "UPDATE {schema}.counter_totals SET label = %s WHERE id = %s",
+                     (envelope["data"]["label"], envelope["subject"]))
 
     def totals(self) -> dict:
         return {row["label"]: row["total"] for row in self.query("SELECT label, total FROM {schema}.counter_totals")}

@@ -81,3 +81,22 @@ def test_the_api_page_is_html_that_lists_the_routes(gateway):
     response = requests.get(f"{gateway}/docs")
     assert response.headers["Content-Type"].startswith("text/html")
     assert "/registry/ambiti" in response.text and "/openapi.json" in response.text
+
+
+def test_a_subscriber_reads_a_services_event_feed_page_by_page_and_nothing_else(gateway):
+    staff = bearer("staff")
+    requests.post(f"{gateway}/registry/ambiti", json={"name": "Ambito DEMO feed", "ats": "pavia"}, headers=staff)
+    subscriber = bearer("subscriber")
+    first = requests.get(f"{gateway}/events/registry", params={"limit": 2}, headers=subscriber)
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert [e["position"] for e in page["events"]] == [1, 2] and page["head"] >= 3
+    following = requests.get(f"{gateway}/events/registry", params={"after": 2, "limit": 1}, headers=subscriber).json()
+    assert [e["position"] for e in following["events"]] == [3]
+    beyond = requests.get(f"{gateway}/events/registry", params={"after": page["head"]}, headers=subscriber).json()
+    assert beyond["events"] == []
+
+    assert requests.get(f"{gateway}/events/nowhere", headers=subscriber).status_code == 404
+    assert requests.get(f"{gateway}/events/registry", params={"limit": 0}, headers=subscriber).status_code == 400
+    assert requests.get(f"{gateway}/events/registry", headers=bearer("participant")).status_code == 403
+    assert requests.get(f"{gateway}/labs", headers=subscriber).status_code == 403

@@ -1,4 +1,8 @@
-"""Consumers apply each upstream event once, in order, and never lose one that fails."""
+"""A read model that follows another service's log gets every event once, in order, whenever it starts.
+
+The source (``surveys``, holding counters) answers its log over RPC; its relay
+publishes the live tail. The follower (``toolkit``) keeps counter totals.
+"""
 
 import json
 import uuid
@@ -6,119 +10,179 @@ import uuid
 import pika
 import pytest
 
-from rebuilding import dlq
-from rebuilding.nameko_ext import EventStore, subscribe
-from rebuilding.topology import MAX_DELIVERIES, dead_letter_queue, service_exchange, subscriber_queue
-from tests.infra.sample import CounterTotals, FollowerApplication
-from tests.support import eventually
+from rebuilding.nameko_ext import EventStore, ServiceBase
+from rebuilding.topology import MAX_DELIVERIES, consumer_queue, dead_letter_queue, service_exchange
+from tests.infra.sample import Counter, CounterApplication, CounterTotals, FollowerApplication
+from tests.support import RelayProcess, eventually
 
 pytestmark = pytest.mark.integration
 
-POISON = "poison"
-healed = set()
+broken_labels: set[str] = set()
+"""Labels whose events the fragile read model cannot apply, until a test mends it."""
 
 
-class CounterFollower:
-    """Follows the (relayed) counter events of ``surveys`` into a read model."""
-
-    name = "counter_follower"
-    app = EventStore(FollowerApplication)
-
-    @subscribe("surveys", ["surveys.counter.*"])
-    def on_counter_event(self, envelope):
-        if envelope["data"].get("label") == POISON and envelope["subject"] not in healed:
-            raise RuntimeError("a bug in the handler")
-        self.app.projection(CounterTotals).receive(envelope)
+class FragileTotals(CounterTotals):
+    def on_counter_started(self, cursor, envelope):
+        if envelope["data"]["label"] in broken_labels:
+            raise RuntimeError("a bug in the read model")
+        super().on_counter_started(cursor, envelope)
 
 
-QUEUE = subscriber_queue("counter_follower", "on_counter_event")
+class FragileFollowerApplication(FollowerApplication):
+    name = "toolkit"  # eventsourcing names a subclass after itself otherwise
+    projection_classes = (FragileTotals,)
 
 
-def envelope(position, subject, event, data, version):
-    return {
-        "specversion": "1.0", "id": f"{subject}:{version}", "source": "/rebuilding/surveys",
-        "type": f"it.anci.rebuilding.surveys.counter.{event}.v1", "subject": subject,
-        "time": "2026-11-22T10:00:00+00:00", "position": position, "aggregateversion": version, "data": data,
-    }
+class CounterSource(ServiceBase):
+    name = "surveys"
+    app = EventStore(CounterApplication)
 
 
-@pytest.fixture
-def publish(broker):
-    connection = pika.BlockingConnection(pika.URLParameters(broker))
-    channel = connection.channel()
-    channel.confirm_delivery()
-    channel.exchange_declare(service_exchange("surveys"), exchange_type="topic", durable=True)
-
-    def send(env):
-        key = "surveys.counter." + env["type"].split(".")[-2]
-        channel.basic_publish(service_exchange("surveys"), key, json.dumps(env).encode(),
-                              pika.BasicProperties(content_type="application/json", delivery_mode=2))
-
-    yield send
-    connection.close()
+class CounterFollower(ServiceBase):
+    name = "toolkit"
+    app = EventStore(FragileFollowerApplication)
 
 
 @pytest.fixture
-def follower(container_factory, nameko_config):
-    container = container_factory(CounterFollower, nameko_config)
-    container.start()
-    return container
-
-
-@pytest.fixture
-def totals(database):
-    app = FollowerApplication()
-    yield app.projection(CounterTotals)
+def source(database):
+    app = CounterApplication()
+    yield app
     app.close()
 
 
 @pytest.fixture
-def next_position(totals):
-    """Positions above anything this projection has seen, as a live upstream log would give."""
-    start = totals.position("surveys") + 1000
-    counter = iter(range(start, start + 1000))
-    return lambda: next(counter)
+def totals(database):
+    app = FragileFollowerApplication()
+    yield app.projection(FragileTotals)
+    app.close()
 
 
-def test_a_redelivered_event_changes_nothing(follower, publish, totals, next_position):
-    subject, label = str(uuid.uuid4()), f"once-{uuid.uuid4().hex[:6]}"
-    publish(envelope(next_position(), subject, "started", {"label": label}, 1))
-    increment = envelope(next_position(), subject, "incremented", {"by": 5}, 2)
-    publish(increment)
-    publish(increment)  # the relay may publish a duplicate after a crash
-    publish(envelope(next_position(), subject, "incremented", {"by": 1}, 3))
-    eventually(lambda: totals.totals().get(label) == 6)
-    assert totals.totals()[label] == 6
-    assert totals.position("surveys") == increment["position"] + 1
+@pytest.fixture
+def running(container_factory, nameko_config):
+    """Start a service in a nameko container of its own."""
+    def start(service_class):
+        container = container_factory(service_class, nameko_config)
+        container.start()
+        return container
+
+    return start
 
 
-def test_a_failing_handler_is_retried_then_dead_lettered_and_redriven_once_fixed(
-    follower, publish, totals, next_position, broker
-):
-    poison_subject = str(uuid.uuid4())
-    publish(envelope(next_position(), poison_subject, "started", {"label": POISON}, 1))
-    after = f"after-{uuid.uuid4().hex[:6]}"
-    publish(envelope(next_position(), str(uuid.uuid4()), "started", {"label": after}, 1))
-
-    # The poison message is tried MAX_DELIVERIES times, then moved aside; later events still flow.
-    eventually(lambda: after in totals.totals(), timeout=30)
-    assert POISON not in totals.totals()
-    [dead] = dlq.peek(QUEUE)
-    assert dead["envelope"]["subject"] == poison_subject
-    assert dead["reason"] == "delivery_limit"
-
-    healed.add(poison_subject)
-    assert dlq.redrive(QUEUE) == 1
-    eventually(lambda: POISON in totals.totals(), timeout=10)
-    assert dlq.peek(QUEUE) == []
+@pytest.fixture
+def relay(database, broker):
+    process = RelayProcess("surveys").start()
+    yield process
+    process.stop()
 
 
-def test_the_dead_letter_queue_of_every_subscriber_is_declared_beside_it(follower, broker):
-    connection = pika.BlockingConnection(pika.URLParameters(broker))
-    try:
+def counters(source, *labels, increments=0) -> list[Counter]:
+    made = [Counter(label=label) for label in labels]
+    for counter in made:
+        for _ in range(increments):
+            counter.increment()
+    source.save(*made)
+    return made
+
+
+def publish(amqp_uri, envelope):
+    """Publish an event on the source's exchange, as its relay would (again)."""
+    with pika.BlockingConnection(pika.URLParameters(amqp_uri)) as connection:
         channel = connection.channel()
-        eventually(lambda: channel.queue_declare(dead_letter_queue(QUEUE), passive=True))
-        eventually(lambda: channel.queue_declare(QUEUE, passive=True).method.consumer_count == 1)
-    finally:
-        connection.close()
-    assert MAX_DELIVERIES >= 2
+        channel.confirm_delivery()
+        channel.exchange_declare(service_exchange("surveys"), exchange_type="topic", durable=True)
+        channel.basic_publish(service_exchange("surveys"), "surveys.counter." + envelope["type"].split(".")[-2],
+                              json.dumps(envelope).encode(), pika.BasicProperties(delivery_mode=2))
+
+
+def health(follower) -> dict:
+    return follower.status()["projections"]["counter_totals"]
+
+
+def test_a_follower_started_after_its_source_has_history_gets_all_of_it_then_the_live_events(
+    source, totals, running, relay, unique
+):
+    early = counters(source, *(f"early-{unique}-{n}" for n in range(300)), increments=2)  # 900 events, before any queue
+    running(CounterSource)
+    running(CounterFollower)
+    eventually(lambda: all(totals.totals().get(c.label) == 2 for c in early), timeout=30)
+
+    late = counters(source, f"late-{unique}", increments=3)
+    eventually(lambda: totals.totals().get(late[0].label) == 3)
+    assert totals.position("surveys") == source.last_position()
+
+
+def test_a_redelivered_event_changes_nothing(source, totals, running, relay, broker, unique):
+    running(CounterSource)
+    running(CounterFollower)
+    [counter] = counters(source, f"once-{unique}", increments=5)
+    eventually(lambda: totals.totals().get(counter.label) == 5)
+
+    again = next(e for e in source.envelopes() if e["subject"] == str(counter.id) and e["aggregateversion"] == 3)
+    publish(broker, again)  # the relay publishes a batch again after a crash
+    [marker] = counters(source, f"marker-{unique}")
+    eventually(lambda: marker.label in totals.totals())
+    assert totals.totals()[counter.label] == 5
+
+
+def test_a_live_event_after_a_gap_brings_what_was_missed_from_the_sources_log(
+    source, totals, running, broker, unique
+):
+    running(CounterSource)
+    running(CounterFollower)
+    eventually(lambda: totals.position("surveys") == source.last_position())
+    [counter] = counters(source, f"gap-{unique}", increments=4)  # no relay runs: these never reach the queue
+    last = list(source.envelopes(after=source.last_position() - 1))[-1]
+
+    publish(broker, last)  # only the last one arrives live
+    eventually(lambda: totals.totals().get(counter.label) == 4)
+    assert totals.position("surveys") == last["position"]
+
+
+def test_a_failing_event_is_retried_in_place_and_no_later_event_overtakes_it(
+    source, totals, running, relay, unique
+):
+    follower = running(CounterFollower)
+    running(CounterSource)
+    label = f"broken-{unique}"
+    broken_labels.add(label)
+    [counter] = counters(source, label)
+    started = source.last_position()
+    counter.rename(f"renamed-{unique}")
+    counter.increment(7)
+    source.save(counter)
+
+    store = next(e for e in follower.extensions if isinstance(e, EventStore))
+    stuck = eventually(lambda: health(store.app).get("failure", {}).get("position") and health(store.app))
+    assert stuck["status"] == "degraded" and stuck["failure"]["position"] == started
+    assert "a bug in the read model" in stuck["failure"]["error"]
+    assert stuck["position"] == started - 1  # nothing after the failing event was applied
+    assert f"renamed-{unique}" not in totals.totals()
+
+    broken_labels.discard(label)  # the bug is mended
+    eventually(lambda: totals.totals().get(f"renamed-{unique}") == 7, timeout=30)
+    assert label not in totals.totals()  # the rename came after the start, as upstream
+    eventually(lambda: health(store.app)["status"] == "ok")
+
+
+def test_the_queue_dead_letters_a_message_after_the_documented_number_of_deliveries(broker, unique):
+    queue = f"rebuilding.test.deliveries-{unique}"
+    with pika.BlockingConnection(pika.URLParameters(broker)) as connection:
+        channel = connection.channel()
+        channel.exchange_declare("rebuilding.dead-letter", exchange_type="direct", durable=True)
+        channel.queue_declare(dead_letter_queue(queue), durable=True, arguments={"x-queue-type": "quorum"})
+        channel.queue_bind(dead_letter_queue(queue), "rebuilding.dead-letter", routing_key=queue)
+        declared = consumer_queue(queue, "surveys", [f"test.{unique}"])
+        channel.queue_declare(queue, durable=True, arguments=declared.queue_arguments)
+        channel.basic_publish("", queue, b'{"position": 1}')
+
+        deliveries = 0
+        for method, _, _ in channel.consume(queue, inactivity_timeout=2):
+            if method is None:  # nothing more comes: it was dead-lettered
+                break
+            deliveries += 1
+            channel.basic_nack(method.delivery_tag, requeue=True)
+        channel.cancel()
+        assert channel.queue_declare(dead_letter_queue(queue), passive=True).method.message_count == 1
+        channel.queue_delete(queue)
+        channel.queue_delete(dead_letter_queue(queue))
+    assert deliveries == MAX_DELIVERIES

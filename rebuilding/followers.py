@@ -1,0 +1,202 @@
+"""Followers: each read model kept up to date with the log it is built from.
+
+A follower applies one projection from one log, from wherever the projection
+stands: its own service's log (read in place), or another service's log, read
+over RPC (``RemoteLog``) and woken by the live events that RabbitMQ carries.
+The source's log is the truth; the queue is only its live tail. So a subscriber
+that starts late, loses messages, or sees them out of order still gets every
+event once, in order.
+
+A follower that fails on an event keeps its position, records the failure where
+``/health`` and ``rebuilding status`` show it, and tries again with back-off.
+It never skips the event, and never holds back the other read models.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from itertools import islice
+
+from psycopg.sql import SQL, Identifier
+
+from rebuilding.envelope import Envelope
+from rebuilding.retry import Backoff
+from rebuilding.views import Projection, ProjectionFailed
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+"""Events per RPC page of a remote log."""
+BATCH = 1000
+"""Events a follower applies in one transaction."""
+
+
+class RemoteLog:
+    """Another service's notification log, paged over its ``events`` RPC."""
+
+    def __init__(self, source: str, rpc):
+        self.name = source
+        self.rpc = rpc
+        self.head = 0
+
+    def page(self, after: int, limit: int = PAGE, until: int | None = None) -> list[Envelope]:
+        answer = self.rpc[self.name].events(after=after, limit=limit, until=until)
+        self.head = max(self.head, answer["head"])
+        return answer["events"]
+
+    def envelopes(self, after: int = 0, stop: int | None = None, batch: int = PAGE) -> Iterator[Envelope]:
+        while True:
+            page = self.page(after, min(batch, PAGE), stop)
+            yield from page
+            if len(page) < min(batch, PAGE):
+                return
+            after = page[-1]["position"]
+
+    def last_position(self) -> int:
+        self.page(0, 1)
+        return self.head
+
+
+class ProjectionHealth:
+    """One row per read model: the source's head as last seen, and the failure it is stuck on, if any."""
+
+    def __init__(self, datastore):
+        self.datastore = datastore
+        self.table = SQL("{}.projection_health").format(Identifier(datastore.schema))
+        with datastore.transaction(commit=True) as cursor:
+            cursor.execute(SQL(
+                "CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, source text NOT NULL, "
+                "source_head bigint NOT NULL DEFAULT 0, failing_position bigint, failing_type text, "
+                "error text, attempts int NOT NULL DEFAULT 0, since timestamptz, updated timestamptz)"
+            ).format(self.table))
+
+    def _execute(self, statement: str, params: tuple) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(SQL(statement).format(self.table), params)
+
+    def register(self, projection: Projection) -> None:
+        self._execute("INSERT INTO {} (name, source) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                      (projection.name, projection.source))
+
+    def failed(self, name: str, error: str, position: int | None = None, event_type: str | None = None) -> None:
+        self._execute(
+            "UPDATE {} SET failing_position = %s, failing_type = %s, error = %s, attempts = attempts + 1, "
+            "since = COALESCE(since, now()), updated = now() WHERE name = %s",
+            (position, event_type, error[:2000], name),
+        )
+
+    def succeeded(self, name: str, head: int = 0) -> None:
+        """Clear a recorded failure, and note the source's head; a no-op write when nothing changed."""
+        self._execute(
+            "UPDATE {} SET source_head = GREATEST(source_head, %s), failing_position = NULL, failing_type = NULL, "
+            "error = NULL, attempts = 0, since = NULL, updated = now() "
+            "WHERE name = %s AND (error IS NOT NULL OR source_head < %s)",
+            (head, name, head),
+        )
+
+    def rows(self) -> dict[str, dict]:
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(SQL("SELECT * FROM {}").format(self.table))
+            return {row["name"]: row for row in cursor.fetchall()}
+
+
+class Follower:
+    """Applies one projection from one log, batch by batch, isolated from the other read models."""
+
+    def __init__(self, log_source, projection: Projection, health: ProjectionHealth):
+        self.log = log_source
+        self.projection = projection
+        self.health = health
+        self.backoff = Backoff()
+        self.retry_at = 0.0
+        self.failing = False
+        self.position = projection.position(projection.source)
+
+    @property
+    def name(self) -> str:
+        return self.projection.name
+
+    def ready(self) -> bool:
+        return time.monotonic() >= self.retry_at
+
+    def poll(self) -> int:
+        """Apply the next batch, unless waiting to retry; return how many events were applied."""
+        if not self.ready():
+            return 0
+        return self.attempt(lambda: self._in_step(
+            lambda step: self.projection.apply(step, islice(self.log.envelopes(after=step.last, batch=BATCH), BATCH))))
+
+    def offer(self, envelope: Envelope) -> None:
+        """Apply a live event: the next one in order, or after what the log says came before it.
+
+        Raises when it fails, so the caller leaves the message unacknowledged.
+        """
+        if envelope["position"] <= self.position:
+            return  # a duplicate: applied already
+        self.attempt(lambda: self._in_step(lambda step: self._apply_through(step, envelope)), reraise=True)
+
+    def _apply_through(self, step, envelope: Envelope) -> int:
+        if envelope["position"] == step.last + 1:
+            return self.projection.apply(step, [envelope])
+        # A gap, or a duplicate that another instance applied: the source's log has what came between.
+        return self.projection.apply(step, self.log.envelopes(after=step.last, stop=envelope["position"]))
+
+    def _in_step(self, work) -> int:
+        with self.projection.step(self.log.name) as step:
+            applied = work(step)
+        self.position = max(self.position, step.last)  # committed
+        return applied
+
+    def attempt(self, work, reraise: bool = False) -> int:
+        try:
+            applied = work()
+        except Exception as error:
+            if isinstance(error, ProjectionFailed):
+                self._apply_before(error.position)
+            self._failed(error)
+            if reraise:
+                raise
+            return 0
+        if applied or self.failing:
+            self.health.succeeded(self.name, getattr(self.log, "head", 0))
+        if self.failing:
+            log.warning("%s recovered at %s position %s", self.name, self.projection.source, self.position)
+        self.failing = False
+        self.backoff.reset()
+        self.retry_at = 0.0
+        return applied
+
+    def _apply_before(self, position: int) -> None:
+        """Keep what came before a failing event, which its batch's rollback undid."""
+        try:
+            self._in_step(lambda step: self.projection.apply(step, self.log.envelopes(after=step.last, stop=position - 1)))
+        except Exception:
+            pass  # the next attempt tries again
+
+    def _failed(self, error: Exception) -> None:
+        delay = self.backoff.next_delay()
+        self.retry_at = time.monotonic() + delay
+        self.failing = True
+        if isinstance(error, ProjectionFailed):
+            log.error("%s; retrying in %.1f s", error, delay)
+            details = {"position": error.position, "event_type": error.event_type, "error": error.error}
+        else:  # the database or the source could not be reached: transient, most likely
+            log.warning("%s could not follow %s (%s: %s); retrying in %.1f s",
+                        self.name, self.projection.source, type(error).__name__, error, delay)
+            details = {"error": f"{type(error).__name__}: {error}"}
+        try:
+            self.health.failed(self.name, **details)
+        except Exception:  # the database itself is away; the next attempt records it
+            log.warning("%s could not record its failure", self.name)
+
+
+def decode(body: bytes) -> Envelope | None:
+    """A live event from RabbitMQ, or None for a message that is not one."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("position"), int):
+        return None
+    return envelope

@@ -1,0 +1,73 @@
+"""Each read model follows its log on its own: one that fails holds back no other, and says so."""
+
+import pytest
+
+from rebuilding.cli import describe_status
+from rebuilding.nameko_ext import EventStore, ServiceBase
+from rebuilding.views import Projection
+from tests.infra.sample import Counter, CounterApplication, CounterTotals
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+
+broken_labels: set[str] = set()
+
+
+class CounterLabels(Projection):
+    """A second read model of the counters' own log, with a bug for some labels."""
+
+    name = "counter_labels"
+    source = "surveys"
+    tables = ("CREATE TABLE IF NOT EXISTS {schema}.counter_labels (id uuid PRIMARY KEY, label text)",)
+
+    def on_counter_started(self, cursor, envelope):
+        if envelope["data"]["label"] in broken_labels:
+            raise ValueError("a bug in the read model")
+        self.execute(cursor, "INSERT INTO {schema}.counter_labels VALUES (%s, %s)",
+                     (envelope["subject"], envelope["data"]["label"]))
+
+    def labels(self) -> set[str]:
+        return {row["label"] for row in self.query("SELECT label FROM {schema}.counter_labels")}
+
+
+class CountersWithReadModels(CounterApplication):
+    name = "surveys"  # eventsourcing names a subclass after itself otherwise
+    projection_classes = (CounterTotals, CounterLabels)
+
+
+class CounterService(ServiceBase):
+    name = "surveys"
+    app = EventStore(CountersWithReadModels)
+
+
+def test_a_read_model_that_fails_holds_back_no_other_and_shows_where_it_is_stuck(
+    container_factory, nameko_config, unique
+):
+    container = container_factory(CounterService, nameko_config)
+    container.start()
+    app = next(e for e in container.extensions if isinstance(e, EventStore)).app
+    totals, labels = app.projection(CounterTotals), app.projection(CounterLabels)
+
+    broken = f"broken-{unique}"
+    broken_labels.add(broken)
+    first, bad, after = Counter(label=f"first-{unique}"), Counter(label=broken), Counter(label=f"after-{unique}")
+    app.save(first)
+    app.save(bad)
+    bad_position = app.last_position()
+    after.increment(3)
+    app.save(after)
+
+    eventually(lambda: totals.totals().get(after.label) == 3)  # the healthy read model goes on
+    stuck = eventually(lambda: app.status()["projections"]["counter_labels"].get("failure"))
+    assert stuck["position"] == bad_position
+    assert stuck["event_type"].endswith("counter.started.v1") and "a bug in the read model" in stuck["error"]
+    assert app.status()["status"] == "degraded"
+    assert app.status()["projections"]["counter_totals"]["status"] == "ok"
+    assert labels.position("surveys") == bad_position - 1 and after.label not in labels.labels()
+    report = "\n".join(describe_status(app.status()))
+    assert f"stuck at position {bad_position}" in report and "a bug in the read model" in report
+
+    broken_labels.discard(broken)  # mended: it resumes where it stopped, skipping nothing
+    eventually(lambda: {broken, after.label} <= labels.labels(), timeout=20)
+    eventually(lambda: app.status()["status"] == "ok")
+    assert labels.position("surveys") == app.last_position()
