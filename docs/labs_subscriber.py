@@ -15,7 +15,7 @@ EXCHANGE = "rebuilding.labs"  # a durable topic exchange; routing keys are labs.
 
 
 class Position:
-    """The position of the last event handled, kept on disk: every labs event has the next position."""
+    """The position of the last event handled, kept on disk."""
 
     def __init__(self, path: str):
         self.db = sqlite3.connect(path)
@@ -53,7 +53,7 @@ class Feed:
 
 
 def declare(channel, queue: str) -> None:
-    """A durable queue of our own, bound to every labs event, so that a missing position shows as a gap."""
+    """A durable queue of our own, bound to every labs event, so that a missed one shows as a gap."""
     channel.exchange_declare(EXCHANGE, exchange_type="topic", durable=True)
     channel.queue_declare(queue, durable=True)
     channel.queue_bind(queue, EXCHANGE, routing_key="labs.#")
@@ -72,20 +72,20 @@ def consume(channel, queue: str, feed: Feed, handle, position: Position, inactiv
     """Handle the live events in position order; ack each only after it is handled, so a crash redelivers.
 
     A duplicate (a position already handled) is acknowledged and dropped. A position
-    beyond the next means events were missed (say, while the queue was being set up):
-    the feed has them. Returns after ``inactivity_timeout`` seconds without a message,
-    or never when it is None.
+    beyond the next may mean events were missed, or only that the log skipped a number:
+    the feed says which, and gives this event too. Returns after ``inactivity_timeout``
+    seconds without a message, or never when it is None.
     """
     channel.basic_qos(prefetch_count=100)
     for method, properties, body in channel.consume(queue, inactivity_timeout=inactivity_timeout):
         if method is None:
             break
         event = json.loads(body)  # a CloudEvents envelope: id, type, subject, position, data, ...
-        if event["position"] > position.last + 1:
-            catch_up(feed, handle, position, until=event["position"] - 1)
         if event["position"] == position.last + 1:
             handle(event)
             position.advance(event["position"])
+        elif event["position"] > position.last:
+            catch_up(feed, handle, position, until=event["position"])
         channel.basic_ack(method.delivery_tag)
     channel.cancel()
 

@@ -107,7 +107,7 @@ def test_an_outside_subscriber_that_binds_late_gets_the_history_then_the_live_ev
     finally:
         relay.stop()
 
-    assert [e["position"] for e in received] == list(range(1, head + 1))  # no gap, no duplicate
+    assert [e["position"] for e in received] == [e["position"] for e in labs.envelopes(stop=head)]  # each once
     envelope = validator(CONTRACTS / "events" / "envelope.v1.schema.json")
     for event in received:
         envelope.validate(event)
@@ -122,7 +122,7 @@ def test_an_outside_subscriber_that_binds_late_gets_the_history_then_the_live_ev
     newest = list(labs.envelopes(after=labs.last_position() - 1))
     channel.basic_publish(subscriber.EXCHANGE, "labs.lab.cancelled", json.dumps(newest[-1]).encode())
     subscriber.consume(channel, queue, feed, received.append, position, inactivity_timeout=1)
-    assert [e["position"] for e in received] == list(range(1, labs.last_position() + 1))
+    assert [e["position"] for e in received] == [e["position"] for e in labs.envelopes()]
     assert {e["subject"] for e in received} >= set(missed)
     channel.queue_delete(queue)
     connection.close()
