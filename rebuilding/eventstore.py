@@ -42,6 +42,9 @@ def postgres_env(schema: str) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(config.db_pool_min()),
         "POSTGRES_MAX_OVERFLOW": str(config.db_pool_max() - config.db_pool_min()),
         "CREATE_TABLE": "y",
+        # Test each pooled connection before handing it out, and replace one the server
+        # dropped (a restart, a failover, pg_terminate_backend) instead of failing a request.
+        "POSTGRES_PRE_PING": "y",
         # A row per processed position, not only the highest: a dead-lettered event
         # that an operator re-drives after later ones is still applied, once.
         "SINGLE_ROW_TRACKING": "no",

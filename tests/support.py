@@ -9,9 +9,10 @@ import time
 from contextlib import contextmanager
 
 import pika
+import psycopg
 import requests
 
-from rebuilding import auth
+from rebuilding import auth, config
 from rebuilding.topology import service_exchange
 
 
@@ -29,6 +30,16 @@ def eventually(check, timeout: float = 15.0, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"{getattr(check, '__name__', 'condition')} never held in {timeout} s")
         time.sleep(interval)
+
+
+def terminate_backends(condition: str) -> int:
+    """End the sessions of the test database that match ``condition``; how many were ended."""
+    with psycopg.connect(config.database().conninfo(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+            f"WHERE datname = current_database() AND pid <> pg_backend_pid() AND {condition}"
+        ).fetchall()
+    return sum(1 for (ended,) in rows if ended)
 
 
 class Gateway:
