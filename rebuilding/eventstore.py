@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
+from psycopg.sql import SQL, Identifier
 
 from rebuilding import config, db
 from rebuilding.errors import Conflict, NotFound
@@ -76,9 +77,45 @@ class KeyedLocks:
 
 
 class RelayCheckpoint(Checkpoint):
-    """How far the relay has published this service's log."""
+    """How far the relay has published this service's log, and when each relay was last seen.
+
+    A relay cannot be asked over RPC, so each relay process records a heartbeat in
+    ``relay_heartbeats``: the time (the database's clock) it last went round its loop,
+    whether it is running, and the error it is failing with, if any.
+    """
 
     name = "relay"
+
+    def read_model_ddl(self) -> list[SQL]:
+        return [SQL(
+            "CREATE TABLE IF NOT EXISTS {}.relay_heartbeats ("
+            "instance text PRIMARY KEY, last_seen timestamptz NOT NULL, running boolean NOT NULL, error text)"
+        ).format(Identifier(self.datastore.schema))]
+
+    def beat(self, instance: str, running: bool = True, error: str | None = None) -> None:
+        """Record that the relay ``instance`` is alive now (or has stopped), and how it fares."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(SQL(
+                "INSERT INTO {}.relay_heartbeats VALUES (%s, now(), %s, %s) ON CONFLICT (instance) "
+                "DO UPDATE SET last_seen = excluded.last_seen, running = excluded.running, error = excluded.error"
+            ).format(Identifier(self.datastore.schema)), (instance, running, error))
+
+    def forget_heartbeats(self, older_than_seconds: float) -> None:
+        """Drop the rows of relays gone for longer than that."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(SQL(
+                "DELETE FROM {}.relay_heartbeats WHERE last_seen < now() - make_interval(secs => %s)"
+            ).format(Identifier(self.datastore.schema)), (older_than_seconds,))
+
+    def heartbeats(self) -> list[dict]:
+        """Each relay's last heartbeat, the latest first, with ``age``: seconds since then."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(SQL(
+                "SELECT instance, last_seen, running, error, "
+                "extract(epoch FROM now() - last_seen)::float8 AS age "
+                "FROM {}.relay_heartbeats ORDER BY last_seen DESC"
+            ).format(Identifier(self.datastore.schema)))
+            return list(cursor.fetchall())
 
 
 class ServiceApplication(Application):

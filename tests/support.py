@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from contextlib import contextmanager
@@ -66,22 +67,34 @@ class Gateway:
 
 
 class RelayProcess:
-    """``rebuilding relay`` for some services, in a process of its own, as deployed."""
+    """``rebuilding relay`` for some services, in a process of its own, as deployed.
+
+    Its log goes to a file (a pipe nobody reads would fill up and block it): ``log()``.
+    """
 
     def __init__(self, *services):
         self.services = services
         self.process = None
+        self.log_file = None
 
     def start(self):
+        self.log_file = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rebuilding.cli", "relay", *self.services],
-            env=os.environ.copy(), stderr=subprocess.PIPE,
+            env=os.environ.copy(), stderr=self.log_file,
         )
         return self
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        self.log_file.seek(0)
+        return self.log_file.read().decode(errors="replace")
+
     def kill(self, sig=signal.SIGKILL):
         self.process.send_signal(sig)
-        self.process.wait(timeout=30)
+        return self.process.wait(timeout=30)
 
     def stop(self):
         if self.process and self.process.poll() is None:
