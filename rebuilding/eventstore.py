@@ -118,6 +118,46 @@ class RelayCheckpoint(Checkpoint):
             return list(cursor.fetchall())
 
 
+def relay_status(checkpoint: RelayCheckpoint, service: str, last: int, stale_seconds: float) -> dict:
+    """The relay's part of a service's status: position, lag, whether a relay is at work.
+
+    ``problem`` (None when there is none) says why the service is degraded: no relay
+    has been seen for ``stale_seconds`` while events wait to be published, or the
+    relays that are running are all failing.
+    """
+    position = checkpoint.position(service)
+    lag = last - position
+    beats = checkpoint.heartbeats()
+    live = [b for b in beats if b["running"] and b["age"] <= stale_seconds]
+    working = [b for b in live if b["error"] is None]
+    latest = beats[0] if beats else None
+    if working:
+        error = None
+    elif live:
+        error = live[0]["error"]
+    else:
+        error = latest["error"] if latest else None
+    problem = None
+    if live and not working:
+        problem = f"the relay is failing: {error}"
+    elif not live and lag > 0:
+        if latest is None:
+            seen = "no relay has run yet"
+        elif latest["running"]:
+            seen = f"no relay seen for {latest['age']:.0f} s"
+        else:
+            seen = f"the relay stopped {latest['age']:.0f} s ago"
+        problem = f"{seen}, and {lag} events wait to be published" + (f"; its last error: {error}" if error else "")
+    return {
+        "position": position,
+        "lag": lag,
+        "alive": bool(live),
+        "last_seen": latest["last_seen"].isoformat() if latest else None,
+        "error": error,
+        "problem": problem,
+    }
+
+
 class ServiceApplication(Application):
     """A service's application, persisted in PostgreSQL under the schema ``name``.
 
@@ -186,12 +226,12 @@ class ServiceApplication(Application):
     def status(self) -> dict:
         """Positions in this service's log and how far its followers lag behind."""
         last = self.last_position()
-        relayed = self.relay_checkpoint.position(self.name)
+        relay = relay_status(self.relay_checkpoint, self.name, last, config.relay_stale_seconds())
         return {
             "service": self.name,
-            "status": "ok",
+            "status": "degraded" if relay["problem"] else "ok",
             "events": last,
-            "relay": {"position": relayed, "lag": last - relayed},
+            "relay": relay,
             "projections": {
                 p.name: {"source": p.source, "position": p.position(p.source)}
                 | ({"lag": last - p.position(p.source)} if p.source == self.name else {})
