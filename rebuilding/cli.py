@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import logging
 import os
 import signal
 import sys
@@ -45,20 +46,23 @@ def cmd_token(args) -> None:
 
 
 def cmd_relay(args) -> None:
-    from rebuilding.relay import Relay
+    """Relay until SIGTERM or SIGINT (exit 0), or until a relay fails fatally (exit 1).
 
+    Database and broker outages are waited out; see ``rebuilding.relay``.
+    """
+    from rebuilding.relay import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
+    # libpq names the relay's sessions in pg_stat_activity.application_name.
+    os.environ.setdefault("PGAPPNAME", f"rebuilding relay {' '.join(args.services)}")
+    classes = [application_class(name) for name in args.services]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = [
-        threading.Thread(target=Relay(application_class(name)()).run, args=(stop,), name=f"relay-{name}")
-        for name in args.services
-    ]
-    for thread in threads:
-        thread.start()
     print(f"relaying {', '.join(args.services)}", file=sys.stderr, flush=True)
-    for thread in threads:
-        thread.join()
+    status = serve(classes, stop)
+    if status:
+        raise SystemExit(status)
 
 
 def cmd_audit_events(args) -> None:

@@ -51,6 +51,16 @@ def poll_interval() -> float:
     return float(_env("REBUILDING_POLL_INTERVAL", "0.05"))
 
 
+def relay_stale_seconds() -> float:
+    """Seconds without a sign of life after which a relay counts as not running."""
+    return float(_env("REBUILDING_RELAY_STALE_SECONDS", "30"))
+
+
+def relay_heartbeat_seconds() -> float:
+    """How often a relay records that it is alive: often enough to be seen well before it is stale."""
+    return min(1.0, relay_stale_seconds() / 5)
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     host: str

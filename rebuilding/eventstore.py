@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
+from psycopg.sql import SQL, Identifier
 
 from rebuilding import config, db
 from rebuilding.errors import Conflict, Invalid, NotFound
@@ -44,6 +45,9 @@ def postgres_env(schema: str) -> dict[str, str]:
         "POSTGRES_POOL_SIZE": str(config.db_pool_min()),
         "POSTGRES_MAX_OVERFLOW": str(config.db_pool_max() - config.db_pool_min()),
         "CREATE_TABLE": "y",
+        # Test each pooled connection before handing it out, and replace one the server
+        # dropped (a restart, a failover, pg_terminate_backend) instead of failing a request.
+        "POSTGRES_PRE_PING": "y",
         # A row per processed position, not only the highest: a dead-lettered event
         # that an operator re-drives after later ones is still applied, once.
         "SINGLE_ROW_TRACKING": "no",
@@ -75,9 +79,85 @@ class KeyedLocks:
 
 
 class RelayCheckpoint(Checkpoint):
-    """How far the relay has published this service's log."""
+    """How far the relay has published this service's log, and when each relay was last seen.
+
+    A relay cannot be asked over RPC, so each relay process records a heartbeat in
+    ``relay_heartbeats``: the time (the database's clock) it last went round its loop,
+    whether it is running, and the error it is failing with, if any.
+    """
 
     name = "relay"
+
+    def read_model_ddl(self) -> list[SQL]:
+        return [SQL(
+            "CREATE TABLE IF NOT EXISTS {}.relay_heartbeats ("
+            "instance text PRIMARY KEY, last_seen timestamptz NOT NULL, running boolean NOT NULL, error text)"
+        ).format(Identifier(self.datastore.schema))]
+
+    def beat(self, instance: str, running: bool = True, error: str | None = None) -> None:
+        """Record that the relay ``instance`` is alive now (or has stopped), and how it fares."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(SQL(
+                "INSERT INTO {}.relay_heartbeats VALUES (%s, now(), %s, %s) ON CONFLICT (instance) "
+                "DO UPDATE SET last_seen = excluded.last_seen, running = excluded.running, error = excluded.error"
+            ).format(Identifier(self.datastore.schema)), (instance, running, error))
+
+    def forget_heartbeats(self, older_than_seconds: float) -> None:
+        """Drop the rows of relays gone for longer than that."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(SQL(
+                "DELETE FROM {}.relay_heartbeats WHERE last_seen < now() - make_interval(secs => %s)"
+            ).format(Identifier(self.datastore.schema)), (older_than_seconds,))
+
+    def heartbeats(self) -> list[dict]:
+        """Each relay's last heartbeat, the latest first, with ``age``: seconds since then."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(SQL(
+                "SELECT instance, last_seen, running, error, "
+                "extract(epoch FROM now() - last_seen)::float8 AS age "
+                "FROM {}.relay_heartbeats ORDER BY last_seen DESC"
+            ).format(Identifier(self.datastore.schema)))
+            return list(cursor.fetchall())
+
+
+def relay_status(checkpoint: RelayCheckpoint, service: str, last: int, stale_seconds: float) -> dict:
+    """The relay's part of a service's status: position, lag, whether a relay is at work.
+
+    ``problem`` (None when there is none) says why the service is degraded: no relay
+    has been seen for ``stale_seconds`` while events wait to be published, or the
+    relays that are running are all failing.
+    """
+    position = checkpoint.position(service)
+    lag = last - position
+    beats = checkpoint.heartbeats()
+    live = [b for b in beats if b["running"] and b["age"] <= stale_seconds]
+    working = [b for b in live if b["error"] is None]
+    latest = beats[0] if beats else None
+    if working:
+        error = None
+    elif live:
+        error = live[0]["error"]
+    else:
+        error = latest["error"] if latest else None
+    problem = None
+    if live and not working:
+        problem = f"the relay is failing: {error}"
+    elif not live and lag > 0:
+        if latest is None:
+            seen = "no relay has run yet"
+        elif latest["running"]:
+            seen = f"no relay seen for {latest['age']:.0f} s"
+        else:
+            seen = f"the relay stopped {latest['age']:.0f} s ago"
+        problem = f"{seen}, and {lag} events wait to be published" + (f"; its last error: {error}" if error else "")
+    return {
+        "position": position,
+        "lag": lag,
+        "alive": bool(live),
+        "last_seen": latest["last_seen"].isoformat() if latest else None,
+        "error": error,
+        "problem": problem,
+    }
 
 
 class ServiceApplication(Application):
@@ -151,15 +231,15 @@ class ServiceApplication(Application):
     def status(self) -> dict:
         """Positions in this service's log, how far its followers lag behind, and which are stuck."""
         last = self.last_position()
-        relayed = self.relay_checkpoint.position(self.name)
+        relay = relay_status(self.relay_checkpoint, self.name, last, config.relay_stale_seconds())
         health = self.projection_health.rows()
         projections = {p.name: self._projection_status(p, last, health.get(p.name, {})) for p in self.projections}
-        degraded = any(p["status"] != "ok" for p in projections.values())
+        degraded = relay["problem"] or any(p["status"] != "ok" for p in projections.values())
         return {
             "service": self.name,
             "status": "degraded" if degraded else "ok",
             "events": last,
-            "relay": {"position": relayed, "lag": last - relayed},
+            "relay": relay,
             "projections": projections,
         }
 

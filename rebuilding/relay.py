@@ -9,12 +9,21 @@ Publishing in log order on one channel keeps each aggregate's events in order.
 A batch is published in one go and then its confirms are awaited together:
 waiting for each message's confirm before the next is an order of magnitude
 slower on quorum queues, and buys nothing, since the position moves per batch.
+
+A relay rides out PostgreSQL and RabbitMQ going away: on a transient error
+(``rebuilding.retry.transient``) it drops its broker connection, waits with
+back-off and starts again from its last committed position. Any other error is a
+bug or a bad setting: the relay records it and ends, and so does its process,
+with a non-zero status, for its supervisor to restart it. While it runs, a relay
+records a heartbeat in the service's schema, which the service's status reads.
 """
 
 import json
 import logging
+import os
 import socket
 import threading
+import time
 from itertools import islice
 
 import amqp
@@ -22,12 +31,16 @@ from kombu import Connection
 
 from rebuilding import config
 from rebuilding.envelope import routing_key
+from rebuilding.retry import Backoff, TransientError, describe, retrying, transient
 from rebuilding.topology import service_exchange
 
 log = logging.getLogger(__name__)
 
+FORGET_HEARTBEATS_AFTER = 7 * 24 * 3600.0
+"""Seconds after which the heartbeat of a relay that is gone is removed."""
 
-class NotConfirmed(Exception):
+
+class NotConfirmed(TransientError):
     """RabbitMQ refused (nacked) a message, or did not confirm it in time."""
 
 
@@ -65,7 +78,7 @@ class ConfirmingChannel:
 
 
 class Relay:
-    def __init__(self, app, amqp_uri: str | None = None, batch_size: int = 500):
+    def __init__(self, app, amqp_uri: str | None = None, batch_size: int = 500, instance: str | None = None):
         self.app = app
         self.amqp_uri = amqp_uri or config.amqp_uri()
         self.batch_size = batch_size
@@ -73,17 +86,26 @@ class Relay:
         self.checkpoint = app.relay_checkpoint
         self.connection: Connection | None = None
         self.channel: ConfirmingChannel | None = None
+        self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
+        self.error: str | None = None  # what the relay is failing with, until it next succeeds
+        self._next_beat = 0.0
 
     def connect(self) -> None:
-        self.connection = Connection(self.amqp_uri, heartbeat=30)
+        self.connection = Connection(self.amqp_uri, heartbeat=30, transport_options={
+            # Shown by `rabbitmqctl list_connections client_properties` and the management UI.
+            "client_properties": {"connection_name": f"rebuilding relay {self.app.name} {self.instance}"},
+        })
         self.connection.connect()
         self.channel = ConfirmingChannel(self.connection)
         self.channel.channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False)
 
     def close(self) -> None:
-        if self.connection is not None:
-            self.connection.release()
-            self.connection = None
+        connection, self.connection, self.channel = self.connection, None, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception as error:  # a connection the broker dropped may fail to close
+                log.debug("closing the broker connection of %s's relay: %s", self.app.name, describe(error))
 
     def position(self) -> int:
         return self.checkpoint.position(self.app.name)
@@ -118,17 +140,92 @@ class Relay:
             pass
         self.connection.heartbeat_check()
 
-    def run(self, stop: threading.Event, poll_interval: float | None = None) -> None:
-        """Relay until ``stop`` is set, reconnecting to RabbitMQ when it goes away."""
+    def beat(self, running: bool = True) -> None:
+        """Record in the database that this relay is alive, with the error it fails with, if any."""
+        self.checkpoint.beat(self.instance, running, self.error)
+        self._next_beat = time.monotonic() + config.relay_heartbeat_seconds()
+
+    def step(self, poll_interval: float) -> None:
+        """One round of the loop: a heartbeat when one is due, a batch, or a short wait."""
+        if time.monotonic() >= self._next_beat:
+            self.beat()
+        if self.connection is None:
+            self.connect()
+        if self.publish_batch() == 0:
+            self.idle(poll_interval)
+
+    def run(self, stop: threading.Event, poll_interval: float | None = None, backoff: Backoff | None = None) -> None:
+        """Relay until ``stop`` is set, riding out database and broker outages.
+
+        Raises the first error that is not transient, after recording it.
+        """
         poll_interval = config.poll_interval() if poll_interval is None else poll_interval
-        while not stop.is_set():
+        backoff = backoff or Backoff()
+        try:
+            while not stop.is_set():
+                try:
+                    self.step(poll_interval)
+                except Exception as error:
+                    if not transient(error):
+                        raise
+                    self.error = describe(error)
+                    delay = backoff.next_delay()
+                    log.warning("relay of %s: %s; retry %d in %.2f s",
+                                self.app.name, self.error, backoff.attempts, delay)
+                    self.close()  # start again from a fresh broker connection and the committed position
+                    self._next_beat = 0.0  # the next round records the error, or finds the database down
+                    stop.wait(delay)
+                else:
+                    if backoff.failing:
+                        log.info("relay of %s works again after %d retries", self.app.name, backoff.attempts)
+                        backoff.reset()
+                        self.error = None
+                        self._next_beat = 0.0
+        except BaseException as error:
+            self.error = describe(error)
+            self._last_beat(running=False)
+            raise
+        else:
+            self.error = None
+            self._last_beat(running=False)
+        finally:
+            self.close()
+
+    def _last_beat(self, running: bool) -> None:
+        try:
+            self.beat(running)
+        except Exception as error:
+            log.warning("relay of %s could not record that it stopped: %s", self.app.name, describe(error))
+
+
+def serve(application_classes, stop: threading.Event) -> int:
+    """Relay each service's log in a thread of its own until ``stop`` is set.
+
+    Each relay retries transient errors on its own. The first fatal error in any
+    relay stops them all; the answer is then 1, the process's exit status, else 0.
+    """
+    failed = []
+
+    def relay(application_class) -> None:
+        name = application_class.name
+        try:
+            app = retrying(application_class, what=f"opening {name}'s event store", stop=stop)
             try:
-                if self.connection is None:
-                    self.connect()
-                if self.publish_batch() == 0:
-                    self.idle(poll_interval)
-            except (NotConfirmed, OSError, amqp.exceptions.AMQPError):
-                log.exception("relay of %s lost RabbitMQ; reconnecting", self.app.name)
-                self.close()
-                stop.wait(1.0)
-        self.close()
+                retrying(lambda: app.relay_checkpoint.forget_heartbeats(FORGET_HEARTBEATS_AFTER),
+                         what=f"tidying {name}'s relay heartbeats", stop=stop)
+                Relay(app).run(stop)
+            finally:
+                app.close()
+        except BaseException as error:
+            if stop.is_set() and transient(error):
+                return  # asked to stop during an outage
+            log.critical("relay of %s stopped: %s", name, describe(error), exc_info=True)
+            failed.append(name)
+            stop.set()
+
+    threads = [threading.Thread(target=relay, args=(cls,), name=f"relay-{cls.name}") for cls in application_classes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return 1 if failed else 0

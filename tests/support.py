@@ -4,14 +4,16 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 from contextlib import contextmanager
 
 import pika
+import psycopg
 import requests
 
-from rebuilding import auth
+from rebuilding import auth, config
 from rebuilding.topology import service_exchange
 
 
@@ -29,6 +31,16 @@ def eventually(check, timeout: float = 15.0, interval: float = 0.05):
         if time.monotonic() > deadline:
             raise AssertionError(f"{getattr(check, '__name__', 'condition')} never held in {timeout} s")
         time.sleep(interval)
+
+
+def terminate_backends(condition: str) -> int:
+    """End the sessions of the test database that match ``condition``; how many were ended."""
+    with psycopg.connect(config.database().conninfo(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+            f"WHERE datname = current_database() AND pid <> pg_backend_pid() AND {condition}"
+        ).fetchall()
+    return sum(1 for (ended,) in rows if ended)
 
 
 class Gateway:
@@ -55,22 +67,34 @@ class Gateway:
 
 
 class RelayProcess:
-    """``rebuilding relay`` for some services, in a process of its own, as deployed."""
+    """``rebuilding relay`` for some services, in a process of its own, as deployed.
+
+    Its log goes to a file (a pipe nobody reads would fill up and block it): ``log()``.
+    """
 
     def __init__(self, *services):
         self.services = services
         self.process = None
+        self.log_file = None
 
     def start(self):
+        self.log_file = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rebuilding.cli", "relay", *self.services],
-            env=os.environ.copy(), stderr=subprocess.PIPE,
+            env=os.environ.copy(), stderr=self.log_file,
         )
         return self
 
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        self.log_file.seek(0)
+        return self.log_file.read().decode(errors="replace")
+
     def kill(self, sig=signal.SIGKILL):
         self.process.send_signal(sig)
-        self.process.wait(timeout=30)
+        return self.process.wait(timeout=30)
 
     def stop(self):
         if self.process and self.process.poll() is None:

@@ -65,7 +65,9 @@ def test_health_names_the_service_that_is_down_and_reports_relay_lag(gateway):
     assert health["status"] == "degraded" and health["gateway"] == "ok"
     assert health["services"]["toolkit"]["status"] == "down"
     labs = health["services"]["labs"]
-    assert labs["status"] == "ok" and labs["relay"]["lag"] == labs["events"] - labs["relay"]["position"]
+    assert labs["relay"]["lag"] == labs["events"] - labs["relay"]["position"]
+    # labs answered: ok, or degraded only because no relay publishes its events in this test
+    assert labs["status"] == "ok" or (labs["relay"]["problem"] and not labs["relay"]["alive"])
 
 
 def test_the_openapi_document_describes_every_route_the_gateway_serves(gateway):
