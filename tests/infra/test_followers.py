@@ -69,5 +69,5 @@ def test_a_read_model_that_fails_holds_back_no_other_and_shows_where_it_is_stuck
 
     broken_labels.discard(broken)  # mended: it resumes where it stopped, skipping nothing
     eventually(lambda: {broken, after.label} <= labels.labels(), timeout=20)
-    eventually(lambda: app.status()["status"] == "ok")
+    eventually(lambda: app.status()["projections"]["counter_labels"]["status"] == "ok")
     assert labels.position("surveys") == app.last_position()
