@@ -219,7 +219,7 @@ def parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(run=cmd_audit_rebuild)
 
     status = commands.add_parser("status", help="each service's log, relay and read models; exits 1 when degraded")
-    status.add_argument("services", nargs="*", choices=config.SERVICES)
+    status.add_argument("services", nargs="*", metavar="SERVICE", help=f"among {', '.join(config.SERVICES)}; all by default")
     status.set_defaults(run=cmd_status)
 
     feed = commands.add_parser("feed", help="a service's public events after a position, from the gateway, as JSON lines")

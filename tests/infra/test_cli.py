@@ -112,3 +112,11 @@ def test_audit_rebuild_restores_a_services_read_models_from_its_events(database)
     assert "rebuilt from" in result.stdout and "[" in result.stderr  # a report, and the progress bar
     assert snapshot(registry) == before
     registry.close()
+
+
+def test_status_reports_every_service_and_exits_0_when_all_is_well(database):
+    result = rebuilding("status")
+    assert result.returncode in (0, 1), result.stderr  # 1 only when something is degraded
+    for service in ("registry", "labs", "surveys", "toolkit"):
+        assert f"{service}: " in result.stdout
+    assert rebuilding("status", "nowhere").returncode != 0
