@@ -12,15 +12,23 @@ from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import DependencyProvider, Entrypoint
 from nameko.rpc import rpc as nameko_rpc
 
-from rebuilding import config
+from rebuilding import config, idempotency
 from rebuilding.errors import DomainError
 from rebuilding.topology import MAX_DELIVERIES, consumer_queue, dead_letters_of, subscriber_queue
 from rebuilding.views import catch_up
 
 log = logging.getLogger(__name__)
 
-rpc = nameko_rpc(expected_exceptions=DomainError)
-"""nameko's ``@rpc``, for which a refusal of the domain is an answer, not a failure to log."""
+_nameko_rpc = nameko_rpc(expected_exceptions=DomainError)
+
+
+def rpc(method):
+    """nameko's ``@rpc``, for which a refusal of the domain is an answer, not a failure to log.
+
+    The method is also a command (``rebuilding.idempotency.command``): not started past
+    its caller's deadline, and run once per idempotency key.
+    """
+    return _nameko_rpc(idempotency.command(method))
 
 
 class EventStore(DependencyProvider):
@@ -52,6 +60,12 @@ class EventStore(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.app
+
+    def worker_setup(self, worker_ctx):
+        idempotency.begin(worker_ctx, self.app)
+
+    def worker_teardown(self, worker_ctx):
+        idempotency.end()
 
     def _project(self):
         own = [p for p in self.app.projections if p.source == self.app.name]
