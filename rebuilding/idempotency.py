@@ -198,8 +198,12 @@ class OutcomeRecorder(PostgresApplicationRecorder):
             return row and row["outcome"]
 
     def insert_answer(self, outcome: Outcome) -> None:
-        """Record an answer; a copy of the request that answered first keeps its own."""
+        """Record an answer; a copy of the request that answered first keeps its own.
+
+        Not waiting for the disk: an answer lost in a crash is given again from the decisions.
+        """
         with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SET LOCAL synchronous_commit = off")
             curs.execute(self._insert_answer, tuple(outcome))
 
 
@@ -227,6 +231,7 @@ class Command:
     caller: str = ""
     deadline: float | None = None
     receipt: Callable[[], None] | None = None
+    spawn: Callable[[Callable[[], None]], Any] = field(default=lambda run: run())
     fingerprint: str | None = None
     decisions: dict[int, str] = field(default_factory=dict)
     steps: int = 0
@@ -252,13 +257,14 @@ class Command:
             result = function(*args, **kwargs)
         except DomainError as refusal:
             if self.recorded:
-                self._answer({"error": serialize(refusal)})
+                self.spawn(functools.partial(self._answer, {"error": serialize(refusal)}))
             raise
-        self._answer({"result": result})
+        self.spawn(functools.partial(self._answer, {"result": result}))
         return result
 
     def _answer(self, payload: dict) -> None:
-        """Remember the answer; failing to is logged, not answered: the decisions hold what matters."""
+        """Remember the answer, beside the reply rather than before it: an answer not recorded
+        yet, or lost, is given again from the decisions, which are what must not be lost."""
         try:
             self.app.recorder.insert_answer(Outcome(self.caller, self.key, ANSWER, self.fingerprint, encode(payload)))
         except Exception:
@@ -324,7 +330,8 @@ def begin(worker_ctx, app) -> None:
     deadline = given.get(rpc.DEADLINE)
     _command.set(Command(app, worker_ctx.service_name, key=str(key) if keyed else None,
                          caller=str(given.get(CALLER) or ""),
-                         deadline=float(deadline) if deadline is not None else None, receipt=receipt))
+                         deadline=float(deadline) if deadline is not None else None, receipt=receipt,
+                         spawn=worker_ctx.container.spawn_managed_thread))
 
 
 def end() -> None:
