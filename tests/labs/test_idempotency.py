@@ -32,6 +32,8 @@ from tests.support import Gateway, eventually
 
 pytestmark = pytest.mark.integration
 
+TITLE = "DEMO – Laboratorio idempotente"
+
 
 @pytest.fixture
 def start(container_factory, nameko_config):
@@ -59,8 +61,8 @@ def people(labs, registry, territory):
 
 
 def published_lab(staff, capacity=5) -> str:
-    lab = staff.post("/labs", {"title": "DEMO – Laboratorio idempotente", "ats": "bergamo", "capacity": capacity,
-                               "themes": ["terzo-settore"], "modules": [{"title": "Modulo DEMO", "sessions": SESSIONS}]})
+    lab = staff.post("/labs", {"title": TITLE, "ats": "bergamo", "capacity": capacity, "themes": ["terzo-settore"],
+                               "modules": [{"title": "Modulo DEMO", "sessions": SESSIONS}]})
     assert lab.status_code == 201, lab.text
     assert staff.post(f"/labs/{lab.json()['id']}/publish").status_code == 200
     return lab.json()["id"]
@@ -160,7 +162,7 @@ def test_a_command_killed_after_saving_answers_its_first_outcome_when_redelivere
     assert events_of(labs, lab_id) == ["Created:", "Published:", f"EnrolmentConfirmed:{p1}"]
     settle(labs)
     subjects = mail_subjects(registry.get_person(p1)["email"])
-    assert [s for s in subjects if s.startswith("Iscrizione")] == ["Iscrizione confermata: DEMO – Laboratorio idempotente"]
+    assert [s for s in subjects if s.startswith("Iscrizione")] == [f"Iscrizione confermata: {TITLE}"]
 
 
 def test_two_copies_of_a_request_on_two_instances_at_once_have_one_outcome(start, staff, labs, people,
