@@ -12,7 +12,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
 
 from rebuilding import config, db, idempotency
-from rebuilding.errors import Conflict, NotFound
+from rebuilding.errors import Conflict, DomainError, NotFound
 from rebuilding.envelope import Envelope, to_envelope
 from rebuilding.views import Checkpoint
 
@@ -124,7 +124,14 @@ class ServiceApplication(Application):
         for attempt in range(attempts):
             if decision is not None and decision.recorded(look_again=attempt > 0):
                 return decision.result
-            aggregates, result = command()
+            try:
+                aggregates, result = command()
+            except DomainError:
+                # A copy of this request that ran at once may have decided, and this is the
+                # refusal its effects provoke (an e-mail now taken, say): its decision stands.
+                if decision is not None and decision.recorded(look_again=True):
+                    return decision.result
+                raise
             try:
                 if decision is None:
                     self.save(*aggregates)

@@ -281,3 +281,23 @@ def test_the_second_of_two_copies_deciding_at_once_is_refused_whole_and_takes_th
             assert labs.last_position() == position
     finally:
         other.close()
+
+
+def test_a_copy_refused_by_the_effects_of_its_twin_answers_the_twins_decision(registry, territory, unique):
+    """Copy B began before copy A recorded anything, then finds A's person's e-mail taken: the
+    refusal is A's doing, so B answers A's decision rather than a 409."""
+    ambito = territory.ambito()
+    person = {"name": "Persona DEMO gemella", "email": f"gemella-{unique}@example.org", "role": "operatore",
+              "organisation": {"kind": "ufficio_di_piano", "ambito_id": ambito}}
+    key = str(uuid.uuid4())
+    twin_a, twin_b = Command(registry, "registry", key=key, caller="tester"), Command(registry, "registry",
+                                                                                       key=key, caller="tester")
+    twin_a.fingerprint = twin_b.fingerprint = "the same request"
+    token = _command.set(twin_a)
+    first = registry.register_person(**person)
+    _command.reset(token)
+    token = _command.set(twin_b)
+    try:
+        assert registry.register_person(**person) == first
+    finally:
+        _command.reset(token)
