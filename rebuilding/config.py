@@ -46,6 +46,11 @@ def db_pool_max() -> int:
     return int(_env("REBUILDING_DB_POOL_MAX", "20"))
 
 
+def rpc_timeout() -> float:
+    """Seconds the gateway waits for a service's answer; a request not taken by then is never run."""
+    return float(_env("REBUILDING_RPC_TIMEOUT", "15"))
+
+
 def poll_interval() -> float:
     """Seconds a relay or projector waits before looking again at an idle log."""
     return float(_env("REBUILDING_POLL_INTERVAL", "0.05"))

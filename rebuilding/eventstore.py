@@ -13,8 +13,8 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
 from psycopg.sql import SQL, Identifier
 
-from rebuilding import config, db
-from rebuilding.errors import Conflict, Invalid, NotFound
+from rebuilding import config, db, idempotency
+from rebuilding.errors import Conflict, DomainError, Invalid, NotFound
 from rebuilding.envelope import Envelope, to_envelope
 from rebuilding.followers import ProjectionHealth
 from rebuilding.views import Checkpoint
@@ -51,6 +51,8 @@ def postgres_env(schema: str) -> dict[str, str]:
         # A row per processed position, not only the highest: a dead-lettered event
         # that an operator re-drives after later ones is still applied, once.
         "SINGLE_ROW_TRACKING": "no",
+        # Events and the outcome of the command that decided them, in one transaction.
+        "APPLICATION_RECORDER_TOPIC": "rebuilding.idempotency:OutcomeRecorder",
     }
 
 
@@ -198,12 +200,30 @@ class ServiceApplication(Application):
         Two decisions that change one aggregate at once (on two instances, say) both
         try to write the same version; the database refuses the second, which runs
         its command again on fresh state. So rules that span aggregates hold too.
+
+        Within a request that has an idempotency key, the result (plain JSON) is saved
+        with the events, in the same transaction, and a run of the same request that
+        finds it recorded returns it without deciding again: see ``rebuilding.idempotency``.
         """
+        decision = idempotency.decision(self)
         for attempt in range(attempts):
-            aggregates, result = command()
+            if decision is not None and decision.recorded(look_again=attempt > 0):
+                return decision.result
             try:
-                self.save(*aggregates)
-                return result
+                aggregates, result = command()
+            except DomainError:
+                # A copy of this request that ran at once may have decided, and this is the
+                # refusal its effects provoke (an e-mail now taken, say): its decision stands.
+                if decision is not None and decision.recorded(look_again=True):
+                    return decision.result
+                raise
+            try:
+                if decision is None:
+                    self.save(*aggregates)
+                    return result
+                self.save(*aggregates, outcome=decision.outcome(result))
+                decision.saved()
+                return decision.result
             except IntegrityError:
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
         raise Conflict(f"{self.name} kept changing under this request; try again", {"reason": "busy"})

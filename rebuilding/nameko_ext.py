@@ -11,7 +11,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from rebuilding import config
+from rebuilding import config, idempotency
 from rebuilding.errors import DomainError
 from rebuilding.followers import PAGE, Follower, RemoteLog, decode
 from rebuilding.retry import Backoff
@@ -19,8 +19,16 @@ from rebuilding.topology import consumer_queue, dead_letters_of, subscriber_queu
 
 log = logging.getLogger(__name__)
 
-rpc = nameko_rpc(expected_exceptions=DomainError)
-"""nameko's ``@rpc``, for which a refusal of the domain is an answer, not a failure to log."""
+_nameko_rpc = nameko_rpc(expected_exceptions=DomainError)
+
+
+def rpc(method):
+    """nameko's ``@rpc``, for which a refusal of the domain is an answer, not a failure to log.
+
+    The method is also a command (``rebuilding.idempotency.command``): not started past
+    its caller's deadline, and run once per idempotency key.
+    """
+    return _nameko_rpc(idempotency.command(method))
 
 
 class EventStore(DependencyProvider):
@@ -62,6 +70,12 @@ class EventStore(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.app
+
+    def worker_setup(self, worker_ctx):
+        idempotency.begin(worker_ctx, self.app)
+
+    def worker_teardown(self, worker_ctx):
+        idempotency.end()
 
     @property
     def running(self) -> bool:

@@ -8,7 +8,6 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-import eventlet
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from amqp.exceptions import ChannelError
@@ -16,7 +15,7 @@ from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
-from rebuilding import auth
+from rebuilding import auth, config, idempotency, rpc
 from rebuilding.errors import DomainError
 from rebuilding.schemas import validated
 
@@ -24,12 +23,20 @@ log = logging.getLogger(__name__)
 
 PUBLIC = None
 ANY_ROLE = auth.PROGRAMME_ROLES
-RPC_TIMEOUT = 15.0
 
 
 class Unavailable(DomainError):
+    """The service did not take the request: nothing was applied."""
+
     status = 503
     code = "unavailable"
+
+
+class OutcomeUnknown(DomainError):
+    """The service took the request and did not answer in time: it may have been applied."""
+
+    status = 504
+    code = "outcome_unknown"
 
 
 class BadJson(DomainError):
@@ -49,15 +56,34 @@ def error_response(status: int, code: str, message: str, details=None) -> Respon
     return json_response(body, status, headers)
 
 
-def call(method, *args, timeout: float = RPC_TIMEOUT, **kwargs):
-    """An RPC that gives up after ``timeout`` seconds instead of hanging the request."""
+def call(method, *args, timeout: float | None = None, **kwargs):
+    """An RPC that gives up after ``timeout`` seconds (REBUILDING_RPC_TIMEOUT) instead of hanging.
+
+    Within a state-changing request it carries the request's idempotency key and asks
+    for a receipt. The request expires unread at the broker when the gateway gives up,
+    so the answer is the truth: 503 when no instance took it (it will never run), 504
+    when one took it and did not answer (it may have run: repeat it with the same key).
+    """
+    timeout = config.rpc_timeout() if timeout is None else timeout
+    request = idempotency.current_request()
+    context = request.next_context() if request else {}
     try:
-        reply = method.call_async(*args, **kwargs)
+        pending = rpc.dispatch(method, args, kwargs, timeout=timeout, context=context, receipt=request is not None)
     except (UnknownService, ChannelError):  # no queue bound: no instance has ever run
         raise Unavailable(f"{method.service_name} is not running") from None
-    with eventlet.Timeout(timeout, False):
-        return reply.result()
-    raise Unavailable(f"{method.service_name} did not answer in {timeout:g} s")
+    try:
+        return pending.result(timeout)
+    except rpc.TimedOut as timed_out:
+        if timed_out.taken is None:
+            raise Unavailable(f"{method.service_name} did not answer in {timeout:g} s") from None
+        if not timed_out.taken:
+            raise Unavailable(f"{method.service_name} did not take the request in {timeout:g} s: "
+                              "it was not applied, and will not be") from None
+        raise OutcomeUnknown(
+            f"{method.service_name} took the request but did not answer in {timeout:g} s: it may have been "
+            f"applied. Send it again with the same {idempotency.HEADER} to learn its outcome",
+            {"idempotency_key": request.key},
+        ) from None
 
 
 @dataclass
@@ -108,9 +134,11 @@ class Api:
             if operation.roles is not PUBLIC:
                 principal = auth.verify(request.headers.get("Authorization"))
                 principal.require_any(operation.roles)
-            body = validated(operation.body(), self._json_body(request)) if operation.body else None
-            query = validated(operation.query(), request.args.to_dict(flat=True)) if operation.query else None
-            result = handler(service, request, principal, body, query, **path_params)
+            with idempotency.gateway_request(request.method, request.headers.get(idempotency.HEADER),
+                                             principal and principal.sub):
+                body = validated(operation.body(), self._json_body(request)) if operation.body else None
+                query = validated(operation.query(), request.args.to_dict(flat=True)) if operation.query else None
+                result = handler(service, request, principal, body, query, **path_params)
         except DomainError as error:
             return error_response(error.status, error.code, error.message, error.details)
         except RemoteError as error:
@@ -144,7 +172,7 @@ class Api:
         })
         paths: dict[str, dict] = {}
         for op in self.operations:
-            paths.setdefault(op.path, {})[op.method.lower()] = self._operation_spec(op)
+            paths.setdefault(op.path, {})[op.method.lower()] = with_reliability(op, self._operation_spec(op))
         for path, operations in paths.items():
             spec.path(path=path, operations=operations)
         return spec.to_dict()
@@ -175,6 +203,38 @@ class Api:
             responses["401"] = {"description": "No valid bearer token", **error}
             responses["403"] = {"description": "The token's roles do not allow this", **error}
         return spec
+
+
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header", "name": idempotency.HEADER, "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_KEY_LENGTH, "pattern": "^[ -~]+$"},
+    "description": "Makes the request safe to send again: a repeat with the same key (by the same caller) "
+                   "is answered with the first outcome and applies nothing. Printable ASCII, at most "
+                   f"{idempotency.MAX_KEY_LENGTH} characters; a UUID will do. Without it, a request is run once "
+                   "per attempt the client makes.",
+}
+
+
+def with_reliability(op: Operation, spec: dict) -> dict:
+    """Document the answers every call to a service may give, and the key of state-changing requests."""
+    if op.tag == "platform":
+        return spec
+    error = {"content": {"application/json": {"schema": "Error"}}}
+    responses = spec["responses"]
+    responses.setdefault("503", {"description": "The service is not running, or did not take the request in "
+                                                "time: nothing was applied", **error})
+    if op.method.upper() in idempotency.STATE_CHANGING:
+        spec["parameters"] = [*spec.get("parameters", []), IDEMPOTENCY_KEY_PARAMETER]
+        reused = f"the {idempotency.HEADER} was used before for another request (idempotency_key_reused)"
+        if "422" in responses:
+            responses["422"]["description"] += "; or " + reused
+        else:
+            responses["422"] = {"description": reused[0].upper() + reused[1:], **error}
+        responses["504"] = {"description": "The service took the request and did not answer in time: it may "
+                                           f"have been applied. Send it again with the same {idempotency.HEADER} "
+                                           "(details.idempotency_key when you sent none) to learn its outcome",
+                            **error}
+    return spec
 
 
 api = Api(

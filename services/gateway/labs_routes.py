@@ -7,7 +7,7 @@ their person id); an Ambito's staff act for the people of their own Ambito.
 from datetime import date
 
 from marshmallow import Schema, fields, validate
-from nameko.rpc import RpcProxy
+from rebuilding.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from rebuilding.errors import Forbidden, Invalid

@@ -2,7 +2,7 @@
 
 import html
 
-from nameko.rpc import RpcProxy
+from rebuilding.rpc import RpcProxy
 from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 

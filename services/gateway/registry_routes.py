@@ -1,7 +1,7 @@
 """Routes under /registry: the map of ATS, Ambiti, Comuni and people."""
 
 from marshmallow import Schema, fields, validate
-from nameko.rpc import RpcProxy
+from rebuilding.rpc import RpcProxy
 
 from rebuilding.errors import Invalid
 from services.gateway.api import ANY_ROLE, api, call

@@ -93,10 +93,14 @@ class LabsApplication(ServiceApplication):
             raise Invalid("session ids must differ", {"modules": ["two sessions share an id"]})
         window = {k: data[k].isoformat() if data[k] else None for k in ("enrolment_opens", "enrolment_closes")}
         fields = {**data, **window, "modules": modules}
-        lab = Lab(**fields)
-        self.save(lab)
-        return {"id": str(lab.id), **fields, "status": lab.status, "hours": lab.total_hours(),
-                "enrolled": 0, "waitlisted": 0, "seats_left": lab.capacity}
+
+        def create():
+            lab = Lab(**fields)
+            return [lab], {"id": str(lab.id), "status": lab.status, "hours": lab.total_hours()}
+
+        lab = self.decide(create)
+        return {"id": lab["id"], **fields, "status": lab["status"], "hours": lab["hours"],
+                "enrolled": 0, "waitlisted": 0, "seats_left": fields["capacity"]}
 
     def transition(self, lab_id: str, action: str, reason: str = "") -> dict:
         commands = {

@@ -109,14 +109,14 @@ class RegistryApplication(ServiceApplication):
         def create():
             ambito = Ambito(id=uuid4(), name=name, ats=ats, capofila_istat=capofila_istat)
             if capofila_istat is None:
-                return [ambito], ambito
+                return [ambito], str(ambito.id)
             capofila = self._comune(capofila_istat)
             require_ats_match(capofila, ambito)
             capofila.assign(str(ambito.id))
-            return [ambito, capofila], ambito
+            return [ambito, capofila], str(ambito.id)
 
-        ambito = self.decide(create)
-        return {"id": str(ambito.id), "name": name, "ats": ats, "capofila_istat": capofila_istat}
+        ambito_id = self.decide(create)
+        return {"id": ambito_id, "name": name, "ats": ats, "capofila_istat": capofila_istat}
 
     def list_ambiti(self, ats: str | None = None) -> list[dict]:
         return self.directory.ambiti(ats)
@@ -322,14 +322,13 @@ class RegistryApplication(ServiceApplication):
         return organisation["ambito_id"]
 
     def register_person(self, name: str, email: str, role: str, organisation: dict) -> dict:
-        if email_claim_id(email) in self.repository:
-            raise Conflict(f"{email} belongs to someone already", {"email": ["already registered"]})
-        person = Person.register(name=name, email=email, role=role, organisation=self.organisation(organisation))
-        try:
-            self.save(person, EmailClaim(email=email, person_id=str(person.id)))
-        except IntegrityError:
-            raise Conflict(f"{email} belongs to someone already", {"email": ["already registered"]}) from None
-        return self.get_person(str(person.id))
+        def register():
+            if email_claim_id(email) in self.repository:  # a claim saved at once by another wins: decide again
+                raise Conflict(f"{email} belongs to someone already", {"email": ["already registered"]})
+            person = Person.register(name=name, email=email, role=role, organisation=self.organisation(organisation))
+            return [person, EmailClaim(email=email, person_id=str(person.id))], str(person.id)
+
+        return self.get_person(self.decide(register))
 
     def change_person(self, person_id: str, role: str | None = None, organisation: dict | None = None,
                       within_ambito: str | None = None) -> dict:

@@ -162,3 +162,20 @@ def test_whatever_comes_from_the_istat_file_credits_istat(staff, unique):
     assert staff.get("/registry/comuni/012133").json()["credit"] == "Fonte: ISTAT"
     assert staff.get("/registry/ats/insubria").json()["credit"] == "Fonte: ISTAT"
     assert shown(staff, f"/registry/ambiti/{ambito_id}", lambda a: a["comuni"])["credit"] == "Fonte: ISTAT"
+
+
+def test_a_registration_sent_again_with_its_key_is_the_same_person_not_an_email_conflict(staff, unique):
+    ambito = create_ambito(staff, unique, "Idem")
+    person = {"name": f"Persona DEMO {unique}", "email": f"idem-{unique}@example.org",
+              "role": "operatore", "organisation": {"kind": "ufficio_di_piano", "ambito_id": ambito}}
+    key = {"Idempotency-Key": f"register-{unique}"}
+    first = staff.post("/registry/people", person, headers=key)
+    assert first.status_code == 201, first.text
+    again = staff.post("/registry/people", person, headers=key)
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert staff.post("/registry/people", person).status_code == 409  # without the key: a second registration
+    moved = patch(staff, f"/registry/people/{first.json()['id']}", {"role": "responsabile_servizi_sociali"})
+    assert moved.status_code == 200
+    other = staff.request("PATCH", f"/registry/people/{first.json()['id']}", json={"role": "operatore"},
+                          headers=key)
+    assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused"

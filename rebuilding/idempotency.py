@@ -1,0 +1,361 @@
+"""A command runs once, even when its answer is lost.
+
+nameko acknowledges an RPC request only after answering it, so a request whose
+instance dies mid-work is delivered again; and a client that got no answer sends
+its request again. Both must find what the first run did instead of doing it twice.
+
+**The key.** The gateway gives every state-changing request (POST, PUT, PATCH,
+DELETE) a key: the client's ``Idempotency-Key`` header, or else a request id of its
+own, which makes nameko's redelivery safe even for clients that send no key. Keys
+are scoped to the caller (the token's ``sub``), so two clients cannot collide. The
+key travels as nameko context data (AMQP headers), beside the deadline of
+``rebuilding.rpc``; no RPC method has a parameter for it.
+
+**What a service remembers**, in the ``command_outcomes`` table of its own schema:
+
+- each *decision* of the command, that is what ``ServiceApplication.decide`` returned,
+  written in the same PostgreSQL transaction as the events it saved. A command
+  killed between saving and answering is redelivered and finds its decision instead
+  of deciding again; a decision that saved no event is remembered too, so a repeat
+  cannot act on state that changed since. Two copies of one request running at
+  once on two instances both try to write the decision: the database takes one,
+  the other's whole transaction (its events too) is refused, and when ``decide``
+  retries it finds the winner's decision;
+- the command's *answer*: its result, or the refusal it raised after recording
+  something (``EnrolmentRefused`` is an event). A repeat is answered from it at once,
+  with the same status and body, and runs nothing.
+
+A refusal that recorded nothing (a 404, a lab in the wrong state, "busy") is not
+remembered: it changed nothing, so a repeat is simply decided again, and a
+transient refusal gets its second chance. A key used again for another request
+(another method, path or body) is refused with 422 ``idempotency_key_reused``.
+"""
+
+import functools
+import hashlib
+import inspect
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from eventsourcing.persistence import ProgrammingError
+from eventsourcing.postgres import PostgresApplicationRecorder
+from kombu.utils import json as wire_json
+from nameko.exceptions import deserialize, deserialize_to_instance, serialize
+from psycopg.sql import SQL, Identifier
+
+from rebuilding import rpc
+from rebuilding.errors import DomainError, Invalid
+
+log = logging.getLogger(__name__)
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 255
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]+")
+STATE_CHANGING = ("POST", "PUT", "PATCH", "DELETE")
+
+KEY = "idempotency_key"
+CALLER = "idempotency_caller"
+"""Context data keys of a command (nameko sends them as ``nameko.<key>`` AMQP headers)."""
+
+_CONTEXT_KEYS = (KEY, CALLER, rpc.DEADLINE, rpc.RECEIPT_TO, rpc.RECEIPT_ID)
+ANSWER = 0
+"""The step of a command's answer; its decisions are steps 1, 2, …"""
+
+
+@deserialize_to_instance
+class KeyReused(DomainError):
+    """The key names another request of this caller."""
+
+    status = 422
+    code = "idempotency_key_reused"
+
+
+@deserialize_to_instance
+class Expired(DomainError):
+    """The request reached a worker after its caller had stopped waiting: it was not run."""
+
+    status = 503
+    code = "unavailable"
+
+
+# The gateway's side: a key for each state-changing request.
+
+@dataclass
+class GatewayRequest:
+    key: str
+    caller: str
+    calls: int = 0
+
+    def next_context(self) -> dict:
+        """Context data of the request's next RPC: the key, and ``key#n`` for its n-th RPC."""
+        self.calls += 1
+        return {KEY: self.key if self.calls == 1 else f"{self.key}#{self.calls}", CALLER: self.caller}
+
+
+_request: ContextVar[GatewayRequest | None] = ContextVar("rebuilding_gateway_request", default=None)
+
+
+def client_key(value: str | None) -> str | None:
+    """The client's ``Idempotency-Key``, if it sent one: 1 to 255 printable ASCII characters."""
+    if value is None:
+        return None
+    if not (0 < len(value) <= MAX_KEY_LENGTH and _PRINTABLE_ASCII.fullmatch(value)):
+        raise Invalid(f"the {HEADER} header must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
+                      {HEADER: [f"1 to {MAX_KEY_LENGTH} printable ASCII characters"]})
+    return value
+
+
+@contextmanager
+def gateway_request(method: str, header: str | None, caller: str | None):
+    """The scope of one HTTP request: the key its RPCs carry, if it changes anything."""
+    request = None
+    if method.upper() in STATE_CHANGING:
+        request = GatewayRequest(client_key(header) or uuid.uuid4().hex, caller or "")
+    token = _request.set(request)
+    try:
+        yield request
+    finally:
+        _request.reset(token)
+
+
+def current_request() -> GatewayRequest | None:
+    return _request.get()
+
+
+# The services' side: what a command decided and answered, in the events' transaction.
+
+class Outcome(NamedTuple):
+    caller: str
+    key: str
+    step: int
+    fingerprint: str
+    outcome: str
+
+
+class OutcomeRecorder(PostgresApplicationRecorder):
+    """The PostgreSQL application recorder, which also writes a command's outcome with its events.
+
+    ``Application.save(*aggregates, outcome=Outcome(...))`` passes the outcome down to
+    ``_insert_events``, inside the transaction that inserts the events.
+    """
+
+    outcomes_table = "command_outcomes"
+
+    def __init__(self, datastore, **kwargs):
+        super().__init__(datastore, **kwargs)
+        table = SQL("{}.{}").format(Identifier(self.datastore.schema), Identifier(self.outcomes_table))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {table} ("
+            " caller text NOT NULL, key text NOT NULL, step integer NOT NULL,"
+            " fingerprint text NOT NULL, outcome text NOT NULL,"
+            " recorded_at timestamptz NOT NULL DEFAULT now(),"
+            " PRIMARY KEY (caller, key, step))"
+        ).format(table=table))
+        columns = SQL("(caller, key, step, fingerprint, outcome) VALUES (%s, %s, %s, %s, %s)")
+        self._insert_outcome = SQL("INSERT INTO {} ").format(table) + columns
+        self._insert_answer = self._insert_outcome + SQL(" ON CONFLICT DO NOTHING")
+        self._select_outcomes = SQL(
+            "SELECT step, fingerprint, outcome FROM {} WHERE caller = %s AND key = %s").format(table)
+        self._select_step = self._select_outcomes + SQL(" AND step = %s")
+
+    def insert_events(self, stored_events, **kwargs):
+        if kwargs.get("outcome") is not None and self.datastore.enable_db_functions:
+            raise ProgrammingError("command outcomes need POSTGRES_ENABLE_DB_FUNCTIONS off")
+        return super().insert_events(stored_events, **kwargs)
+
+    # In psycopg's pipeline, the first statement that fails aborts the rest; the outcome goes
+    # after the events, so that a version conflict is still the IntegrityError that ``decide``
+    # retries on, and so is a second copy of the request (its outcome's primary key).
+
+    def _insert_events(self, curs, stored_events, *, outcome: Outcome | None = None, **kwargs) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        if outcome is not None and not stored_events:  # a decision that changed nothing
+            curs.execute(self._insert_outcome, tuple(outcome))
+
+    def _insert_stored_events(self, curs, stored_events, *, outcome: Outcome | None = None, **kwargs) -> None:
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        if outcome is not None:  # on a cursor of its own: ``curs`` still has the events' ids to give
+            curs.connection.cursor().execute(self._insert_outcome, tuple(outcome))
+
+    def select_outcomes(self, caller: str, key: str) -> dict[int, tuple[str, str]]:
+        """Step → (fingerprint, outcome) of everything recorded under a key."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_outcomes, (caller, key))
+            return {row["step"]: (row["fingerprint"], row["outcome"]) for row in curs.fetchall()}
+
+    def select_outcome(self, caller: str, key: str, step: int) -> str | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_step, (caller, key, step))
+            row = curs.fetchone()
+            return row and row["outcome"]
+
+    def insert_answer(self, outcome: Outcome) -> None:
+        """Record an answer; a copy of the request that answered first keeps its own.
+
+        Not waiting for the disk: an answer lost in a crash is given again from the decisions.
+        """
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SET LOCAL synchronous_commit = off")
+            curs.execute(self._insert_answer, tuple(outcome))
+
+
+def encode(value) -> str:
+    """JSON as nameko sends it (dates and UUIDs tagged), so an answer read back is sent alike."""
+    return wire_json.dumps(value)
+
+
+def decode(text: str):
+    return wire_json.loads(text)
+
+
+def fingerprint(method: str, args, kwargs) -> str:
+    canonical = json.dumps([method, args, kwargs], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class Command:
+    """The RPC a worker is running, as its caller's context data describes it."""
+
+    app: Any
+    service: str
+    key: str | None = None
+    caller: str = ""
+    deadline: float | None = None
+    receipt: Callable[[], None] | None = None
+    spawn: Callable[[Callable[[], None]], Any] = field(default=lambda run: run())
+    fingerprint: str | None = None
+    decisions: dict[int, str] = field(default_factory=dict)
+    steps: int = 0
+    recorded: bool = False
+
+    def run(self, method: str, function: Callable, args, kwargs):
+        if self.deadline is not None and time.time() > self.deadline:
+            raise Expired(f"{self.service} took this request after its caller had stopped waiting; "
+                          "it was not applied", {"reason": "expired"})
+        if self.receipt is not None:
+            self.receipt()
+        if self.key is None:
+            return function(*args, **kwargs)
+        self.fingerprint = fingerprint(method, args, kwargs)
+        stored = self.app.recorder.select_outcomes(self.caller, self.key)
+        if any(fp != self.fingerprint for fp, _ in stored.values()):
+            raise KeyReused(f"this {HEADER} was already used for another request; use a new key for a new request",
+                            {"reason": "idempotency_key_reused"})
+        if ANSWER in stored:
+            return replay(stored[ANSWER][1])
+        self.decisions = {step: outcome for step, (_, outcome) in stored.items()}
+        try:
+            result = function(*args, **kwargs)
+        except DomainError as refusal:
+            if self.recorded:
+                self.spawn(functools.partial(self._answer, {"error": serialize(refusal)}))
+            raise
+        self.spawn(functools.partial(self._answer, {"result": result}))
+        return result
+
+    def _answer(self, payload: dict) -> None:
+        """Remember the answer, beside the reply rather than before it: an answer not recorded
+        yet, or lost, is given again from the decisions, which are what must not be lost."""
+        try:
+            self.app.recorder.insert_answer(Outcome(self.caller, self.key, ANSWER, self.fingerprint, encode(payload)))
+        except Exception:
+            log.exception("%s could not record the answer to %s", self.service, self.key)
+
+    def decision(self) -> "Decision":
+        self.steps += 1
+        return Decision(self, self.steps)
+
+
+def replay(text: str):
+    answer = decode(text)
+    if "error" in answer:
+        raise deserialize(answer["error"])
+    return answer["result"]
+
+
+class Decision:
+    """One ``decide`` of a keyed command: found recorded, or recorded with the events it saves."""
+
+    def __init__(self, command: Command, step: int):
+        self.command, self.step = command, step
+        self.result = None
+
+    def recorded(self, look_again: bool) -> bool:
+        """Whether this decision is recorded already (then ``result`` is it): by an earlier run, or
+        by a copy of the request that won the race. ``look_again`` asks the database anew."""
+        c = self.command
+        text = c.app.recorder.select_outcome(c.caller, c.key, self.step) if look_again else c.decisions.get(self.step)
+        if text is None:
+            return False
+        self.result = decode(text)
+        c.recorded = True
+        return True
+
+    def outcome(self, result) -> Outcome:
+        """The row to save with the events. ``result`` must be JSON (dates, UUIDs allowed); a
+        decision read back later is the same value, so ``decide`` returns it in that form."""
+        c = self.command
+        text = encode(result)
+        self.result = decode(text)
+        return Outcome(c.caller, c.key, self.step, c.fingerprint, text)
+
+    def saved(self) -> None:
+        self.command.recorded = True
+
+
+_command: ContextVar[Command | None] = ContextVar("rebuilding_command", default=None)
+
+
+def begin(worker_ctx, app) -> None:
+    """Take the command's context out of a worker's context data (so that it goes no further)."""
+    data = worker_ctx.data
+    given = {k: data.pop(k) for k in _CONTEXT_KEYS if k in data}
+    if not given:
+        _command.set(None)
+        return
+    receipt = None
+    if given.get(rpc.RECEIPT_TO) and given.get(rpc.RECEIPT_ID):
+        receipt = functools.partial(rpc.send_receipt, worker_ctx.config, given[rpc.RECEIPT_TO], given[rpc.RECEIPT_ID])
+    key = given.get(KEY)
+    keyed = key is not None and isinstance(getattr(app, "recorder", None), OutcomeRecorder)
+    deadline = given.get(rpc.DEADLINE)
+    _command.set(Command(app, worker_ctx.service_name, key=str(key) if keyed else None,
+                         caller=str(given.get(CALLER) or ""),
+                         deadline=float(deadline) if deadline is not None else None, receipt=receipt,
+                         spawn=worker_ctx.container.spawn_managed_thread))
+
+
+def end() -> None:
+    _command.set(None)
+
+
+def decision(app) -> Decision | None:
+    """The next decision of the keyed command this worker runs for ``app``, if any."""
+    command = _command.get()
+    if command is None or command.key is None or command.fingerprint is None or command.app is not app:
+        return None
+    return command.decision()
+
+
+def command(method: Callable) -> Callable:
+    """Make an RPC method a command: refused past its deadline, receipted, and run once per key."""
+    signature = inspect.signature(method)
+
+    @functools.wraps(method)
+    def run(service, *args, **kwargs):
+        command = _command.get()
+        if command is None:
+            return method(service, *args, **kwargs)
+        return command.run(method.__name__, functools.partial(method, service), args, kwargs)
+
+    run.__signature__ = signature  # nameko checks a request's arguments against it
+    return run
