@@ -2,6 +2,11 @@
 
 Services raise them; nameko carries them over RPC and rebuilds the same class on
 the caller's side, so the gateway can answer with the right status and message.
+
+nameko sends an exception as its ``args``, each made JSON-safe by turning whatever
+is not a string, a list or a dict into its ``str``, and rebuilds it with
+``cls(*args)``. So ``details`` travels in ``args`` only when there are some, and
+its values are strings, lists and dicts: a ``None`` would arrive as ``"None"``.
 """
 
 from nameko.exceptions import deserialize_to_instance
@@ -14,7 +19,9 @@ class DomainError(Exception):
     code = "refused"
 
     def __init__(self, message: str, details: dict | None = None):
-        super().__init__(message, details)
+        if not isinstance(details, dict) or not details:
+            details = None  # nothing to add; also the "None" a peer sent before details were left out of args
+        super().__init__(message, *([details] if details else []))
         self.message = message
         self.details = details
 

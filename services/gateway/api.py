@@ -42,8 +42,9 @@ def json_response(payload, status: int = 200, headers=None) -> Response:
 
 
 def error_response(status: int, code: str, message: str, details=None) -> Response:
+    """The Error schema's answer: ``details`` is an object, or absent."""
     body = {"error": code, "message": message}
-    if details:
+    if details and isinstance(details, dict):
         body["details"] = details
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return json_response(body, status, headers)
