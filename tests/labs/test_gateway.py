@@ -2,6 +2,7 @@
 
 import csv
 import io
+import logging
 
 import pytest
 from openpyxl import load_workbook
@@ -199,3 +200,14 @@ def test_the_labs_api_is_documented_with_its_answers(gateway):
     assert "application/pdf" in spec["paths"]["/labs/{lab_id}/certificates/{person_id}.pdf"]["get"]["responses"]["200"]["content"]
     assert {"/labs/{lab_id}/register.csv", "/labs/{lab_id}/register.xlsx", "/certificates/{code}", "/programme/kpis",
             "/labs/{lab_id}/sessions/{session_id}/attendance"} <= set(spec["paths"])
+
+
+def test_a_refused_call_is_logged_in_one_line_without_a_traceback(gateway, caplog):
+    caplog.set_level(logging.INFO)
+    missing = Gateway.as_role(gateway, "staff").get("/labs/3f1e6a39-0000-4000-8000-000000000000")
+    assert missing.status_code == 404 and "details" not in missing.json()
+    worker_lines = [r for r in caplog.records if r.name == "nameko.containers" and "labs.get_lab" in r.getMessage()]
+    assert [r.getMessage().partition("> ")[2] for r in worker_lines] == [
+        "refused: 404 not_found: no lab 3f1e6a39-0000-4000-8000-000000000000"]
+    assert all(r.exc_info is None and r.levelno == logging.INFO for r in worker_lines)
+    assert "Traceback" not in caplog.text
