@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 
 from rebuilding import auth
 from rebuilding.errors import DomainError
-from rebuilding.schemas import validated
+from rebuilding.schemas import check_text, validated
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,13 @@ class BadJson(DomainError):
 
 
 def json_response(payload, status: int = 200, headers=None) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), status=status, headers=headers, mimetype="application/json")
+    """``payload`` as UTF-8 JSON; a lone surrogate (say, an unknown field's name echoed back) as a ``\\ud800`` escape."""
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # UTF-8 has no lone surrogates: only ASCII JSON can carry them
+        body = json.dumps(payload).encode("ascii")
+    return Response(body, status=status, headers=headers, mimetype="application/json")
 
 
 def error_response(status: int, code: str, message: str, details=None) -> Response:
@@ -89,6 +95,7 @@ class Api:
         The handler is called as ``handler(self, request, principal, body, query, **path)``
         and returns a JSON-able value, or a ``Response`` of its own. ``consumes`` names a
         non-JSON body (such as ``text/csv``) that the handler reads from the request itself.
+        Every path parameter must be text by the platform's rule, or the answer is a 400.
         """
         operation = Operation(method, path, summary, tag, tuple(roles) if roles else None,
                               body, query, response, status, produces, consumes, responses or {})
@@ -109,6 +116,8 @@ class Api:
             if operation.roles is not PUBLIC:
                 principal = auth.verify(request.headers.get("Authorization"))
                 principal.require_any(operation.roles)
+            for name, value in path_params.items():
+                check_text(name, value)
             body = validated(operation.body(), self._json_body(request)) if operation.body else None
             query = validated(operation.query(), request.args.to_dict(flat=True)) if operation.query else None
             result = handler(service, request, principal, body, query, **path_params)
@@ -130,8 +139,10 @@ class Api:
             return {}
         try:
             return json.loads(request.get_data())
-        except ValueError:
+        except ValueError:  # not JSON, or not UTF-8
             raise BadJson("the body is not valid JSON") from None
+        except RecursionError:  # arrays or objects nested deeper than Python's stack
+            raise BadJson("the body is nested too deeply") from None
 
     def spec(self) -> dict:
         spec = APISpec(

@@ -1,9 +1,10 @@
 """Routes under /registry: the map of ATS, Ambiti, Comuni and people."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, validate
 from nameko.rpc import RpcProxy
 
 from rebuilding.errors import Invalid
+from rebuilding.schemas import Text
 from services.gateway.api import ANY_ROLE, api, call
 from services.registry import schemas
 from services.registry.domain import ATS_CODES
@@ -12,7 +13,7 @@ MAX_MAPPING_BYTES = 2_000_000
 
 
 class AmbitiQuery(Schema):
-    ats = fields.String(validate=validate.OneOf(ATS_CODES))
+    ats = Text(validate=validate.OneOf(ATS_CODES))
 
 
 class RegistryRoutes:

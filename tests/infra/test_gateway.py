@@ -77,6 +77,29 @@ def test_the_openapi_document_describes_every_route_the_gateway_serves(gateway):
     assert "security" not in spec["paths"]["/health"]["get"]
 
 
+def test_a_body_nested_too_deep_for_python_is_a_400(gateway):
+    deep = "[" * 100_000 + "]" * 100_000
+    response = requests.post(f"{gateway}/registry/ambiti", data=deep, headers=bearer("staff"))
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid", "message": "the body is nested too deeply"}
+
+
+def test_a_lone_surrogate_echoed_back_in_an_answer_is_escaped_not_a_500(gateway):
+    body = b'{"name": "Ambito DEMO", "ats": "pavia", "\\ud800": 1}'
+    response = requests.post(f"{gateway}/registry/ambiti", data=body, headers=bearer("staff"))
+    assert response.status_code == 400
+    assert response.json()["details"] == {"\ud800": ["Unknown field."]}
+    assert b"\\ud800" in response.content  # ASCII JSON: UTF-8 cannot carry a lone surrogate
+
+
+def test_a_path_parameter_with_a_control_character_is_a_400_naming_it(gateway):
+    response = requests.get(f"{gateway}/registry/comuni/01%002133", headers=bearer("staff"))
+    assert response.status_code == 400
+    assert list(response.json()["details"]) == ["istat_code"]
+    clean = requests.get(f"{gateway}/registry/comuni/0102133", headers=bearer("staff"))
+    assert clean.status_code == 404 and "details" not in clean.json()  # reaches the registry, which knows no such code
+
+
 def test_the_api_page_is_html_that_lists_the_routes(gateway):
     response = requests.get(f"{gateway}/docs")
     assert response.headers["Content-Type"].startswith("text/html")

@@ -211,3 +211,16 @@ def test_a_refused_call_is_logged_in_one_line_without_a_traceback(gateway, caplo
         "refused: 404 not_found: no lab 3f1e6a39-0000-4000-8000-000000000000"]
     assert all(r.exc_info is None and r.levelno == logging.INFO for r in worker_lines)
     assert "Traceback" not in caplog.text
+
+
+def test_a_title_with_nul_or_a_lone_surrogate_is_a_400_naming_it_and_stores_nothing(gateway, labs):
+    staff = Gateway.as_role(gateway, "staff")
+    before = labs.last_position()
+    for title in ("DEMO\x00 Laboratorio", "DEMO \ud800 Laboratorio"):  # requests sends the surrogate as "\ud800"
+        refused = staff.post("/labs", {"title": title, "ats": "bergamo", "capacity": 3})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid" and list(refused.json()["details"]) == ["title"]
+    raw = staff.request("POST", "/labs", data=b'{"title": "DEMO \\ud800", "ats": "bergamo", "capacity": 3}',
+                        headers={"Content-Type": "application/json"})
+    assert raw.status_code == 400 and "title" in raw.json()["details"]
+    assert labs.last_position() == before
