@@ -18,13 +18,17 @@ from werkzeug.wrappers import Response
 
 from rebuilding import auth
 from rebuilding.errors import DomainError
-from rebuilding.schemas import check_text, validated
+from rebuilding.schemas import NAME_LENGTH, ONE_LINE_PATTERN, check_text, validated
 
 log = logging.getLogger(__name__)
 
 PUBLIC = None
 ANY_ROLE = auth.ROLES
 RPC_TIMEOUT = 15.0
+
+
+PATH_PARAMETER_PATTERN = ONE_LINE_PATTERN.replace("[^", "[^/", 1)
+"""A path parameter is one-line text (see ``rebuilding.schemas.text_problem``) without a slash, which ends it."""
 
 
 class Unavailable(DomainError):
@@ -95,6 +99,8 @@ class Api:
         The handler is called as ``handler(self, request, principal, body, query, **path)``
         and returns a JSON-able value, or a ``Response`` of its own. ``consumes`` names a
         non-JSON body (such as ``text/csv``) that the handler reads from the request itself.
+        ``responses`` maps the other statuses the route answers with to a description, for
+        an Error, or to ``(description, schema)`` for an answer of that schema (a 202, say).
         Every path parameter must be text by the platform's rule, or the answer is a 400.
         """
         operation = Operation(method, path, summary, tag, tuple(roles) if roles else None,
@@ -169,9 +175,15 @@ class Api:
         elif op.produces != "application/json":
             success["content"] = {op.produces: {"schema": {"type": "string", "format": "binary"}}}
         responses = {str(op.status): success, "400": {"description": "Invalid input", **error}}
-        responses.update({str(k): {"description": v, **error} for k, v in op.extra_responses.items()})
+        for status, answer in op.extra_responses.items():
+            if isinstance(answer, tuple):
+                description, schema = answer
+                responses[str(status)] = {"description": description, "content": {"application/json": {"schema": schema}}}
+            else:
+                responses[str(status)] = {"description": answer, **error}
         spec = {"summary": op.summary, "tags": [op.tag], "responses": responses}
-        params = [{"in": "path", "name": n, "required": True, "schema": {"type": "string"}}
+        path_schema = {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH, "pattern": PATH_PARAMETER_PATTERN}
+        params = [{"in": "path", "name": n, "required": True, "schema": dict(path_schema)}
                   for n in re.findall(r"\{(\w+)\}", op.path)]
         if op.query:
             params.append({"in": "query", "schema": op.query})

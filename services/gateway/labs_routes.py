@@ -86,7 +86,7 @@ class LabsRoutes:
 
     @api.route("POST", "/labs/{lab_id}/enrollments", summary="Enrol a person: 201 confirmed, 202 waitlisted",
                tag="labs", roles=ENROLLERS, body=schemas.EnrolmentRequest, response=schemas.Enrolment, status=201,
-               responses={202: "On the waiting list", 404: "No such lab", 409: "Already enrolled or waiting",
+               responses={202: ("On the waiting list", schemas.Enrolment), 404: "No such lab", 409: "Already enrolled or waiting",
                           422: "Refused, with the reason: ineligible, closed or cancelled"})
     def enrol(self, request, principal, body, query, lab_id):
         person_id, ambito = acting_for(principal, body.get("person_id"))

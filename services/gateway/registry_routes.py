@@ -41,7 +41,7 @@ class RegistryRoutes:
         return call(self.registry.create_ambito, schemas.AmbitoCreate().dump(body))
 
     @api.route("GET", "/registry/ambiti", summary="List the active Ambiti, optionally of one ATS", tag="registry",
-               roles=ANY_ROLE, query=AmbitiQuery, response=schemas.Ambito(many=True))
+               roles=ANY_ROLE, query=AmbitiQuery, response=schemas.AmbitoSummary(many=True))
     def list_ambiti(self, request, principal, body, query):
         return call(self.registry.list_ambiti, query.get("ats"))
 
@@ -52,7 +52,8 @@ class RegistryRoutes:
         return call(self.registry.get_ambito, ambito_id)
 
     @api.route("GET", "/registry/ambiti/{ambito_id}/membership", summary="An Ambito's Comuni as of a date",
-               tag="registry", roles=ANY_ROLE, query=schemas.AsOfQuery, responses={404: "No such Ambito"})
+               tag="registry", roles=ANY_ROLE, query=schemas.AsOfQuery, response=schemas.Membership,
+               responses={404: "No such Ambito"})
     def ambito_membership(self, request, principal, body, query, ambito_id):
         return call(self.registry.ambito_membership, ambito_id, schemas.AsOfQuery().dump(query))
 

@@ -139,6 +139,14 @@ class Ambito(Schema):
     capofila_istat = fields.String(allow_none=True)
 
 
+class AmbitoSummary(Ambito):
+    """An Ambito as the list shows it: how many Comuni and inhabitants it has, not which Comuni."""
+
+    status = fields.String(metadata={"description": "active: the list shows no other"})
+    comuni = fields.Integer(metadata={"description": "how many Comuni it has"})
+    population = fields.Integer(metadata={"description": "of its Comuni, 2011 census (Fonte: ISTAT)"})
+
+
 class Credited(Schema):
     credit = fields.String(metadata={"description": "Fonte: ISTAT, for the Comuni's data"})
 
@@ -204,6 +212,21 @@ class Person(Schema):
     role = fields.String()
     organisation = fields.Nested(Organisation)
     history = fields.List(fields.Dict())
+    as_of = fields.String(metadata={"description": "the moment read as of, when the request gave one"})
+
+
+class MemberAsOf(Schema):
+    istat_code = fields.String()
+    name = fields.String()
+    since = fields.String(metadata={"description": "when it joined the Ambito"})
+    until = fields.String(allow_none=True, metadata={"description": "when it left, if it has"})
+
+
+class Membership(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    as_of = fields.String()
+    comuni = fields.List(fields.Nested(MemberAsOf), metadata={"description": "its Comuni at that moment"})
 
 
 class ImportReport(Schema):

@@ -224,3 +224,11 @@ def test_a_title_with_nul_or_a_lone_surrogate_is_a_400_naming_it_and_stores_noth
                         headers={"Content-Type": "application/json"})
     assert raw.status_code == 400 and "title" in raw.json()["details"]
     assert labs.last_position() == before
+
+
+def test_the_waiting_list_answer_is_documented_as_an_enrolment(gateway):
+    spec = Gateway(gateway).get("/openapi.json").json()
+    answers = spec["paths"]["/labs/{lab_id}/enrollments"]["post"]["responses"]
+    assert answers["202"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Enrolment"}
+    assert answers["201"]["content"] == answers["202"]["content"]
+    assert answers["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
