@@ -17,12 +17,16 @@ from werkzeug.wrappers import Response
 
 from rebuilding import auth, config, idempotency, rpc
 from rebuilding.errors import DomainError
-from rebuilding.schemas import validated
+from rebuilding.schemas import NAME_LENGTH, ONE_LINE_PATTERN, check_text, validated
 
 log = logging.getLogger(__name__)
 
 PUBLIC = None
 ANY_ROLE = auth.PROGRAMME_ROLES
+
+
+PATH_PARAMETER_PATTERN = ONE_LINE_PATTERN.replace("[^", "[^/", 1)
+"""A path parameter is one-line text (see ``rebuilding.schemas.text_problem``) without a slash, which ends it."""
 
 
 class Unavailable(DomainError):
@@ -45,12 +49,19 @@ class BadJson(DomainError):
 
 
 def json_response(payload, status: int = 200, headers=None) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), status=status, headers=headers, mimetype="application/json")
+    """``payload`` as UTF-8 JSON; a lone surrogate (say, an unknown field's name echoed back) as a ``\\ud800`` escape."""
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:  # UTF-8 has no lone surrogates: only ASCII JSON can carry them
+        body = json.dumps(payload).encode("ascii")
+    return Response(body, status=status, headers=headers, mimetype="application/json")
 
 
 def error_response(status: int, code: str, message: str, details=None) -> Response:
+    """The Error schema's answer: ``details`` is an object, or absent."""
     body = {"error": code, "message": message}
-    if details:
+    if details and isinstance(details, dict):
         body["details"] = details
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return json_response(body, status, headers)
@@ -114,6 +125,9 @@ class Api:
         The handler is called as ``handler(self, request, principal, body, query, **path)``
         and returns a JSON-able value, or a ``Response`` of its own. ``consumes`` names a
         non-JSON body (such as ``text/csv``) that the handler reads from the request itself.
+        ``responses`` maps the other statuses the route answers with to a description, for
+        an Error, or to ``(description, schema)`` for an answer of that schema (a 202, say).
+        Every path parameter must be text by the platform's rule, or the answer is a 400.
         """
         operation = Operation(method, path, summary, tag, tuple(roles) if roles else None,
                               body, query, response, status, produces, consumes, responses or {})
@@ -134,6 +148,8 @@ class Api:
             if operation.roles is not PUBLIC:
                 principal = auth.verify(request.headers.get("Authorization"))
                 principal.require_any(operation.roles)
+            for name, value in path_params.items():
+                check_text(name, value)
             with idempotency.gateway_request(request.method, request.headers.get(idempotency.HEADER),
                                              principal and principal.sub):
                 body = validated(operation.body(), self._json_body(request)) if operation.body else None
@@ -157,8 +173,10 @@ class Api:
             return {}
         try:
             return json.loads(request.get_data())
-        except ValueError:
+        except ValueError:  # not JSON, or not UTF-8
             raise BadJson("the body is not valid JSON") from None
+        except RecursionError:  # arrays or objects nested deeper than Python's stack
+            raise BadJson("the body is nested too deeply") from None
 
     def spec(self) -> dict:
         spec = APISpec(
@@ -185,9 +203,15 @@ class Api:
         elif op.produces != "application/json":
             success["content"] = {op.produces: {"schema": {"type": "string", "format": "binary"}}}
         responses = {str(op.status): success, "400": {"description": "Invalid input", **error}}
-        responses.update({str(k): {"description": v, **error} for k, v in op.extra_responses.items()})
+        for status, answer in op.extra_responses.items():
+            if isinstance(answer, tuple):
+                description, schema = answer
+                responses[str(status)] = {"description": description, "content": {"application/json": {"schema": schema}}}
+            else:
+                responses[str(status)] = {"description": answer, **error}
         spec = {"summary": op.summary, "tags": [op.tag], "responses": responses}
-        params = [{"in": "path", "name": n, "required": True, "schema": {"type": "string"}}
+        path_schema = {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH, "pattern": PATH_PARAMETER_PATTERN}
+        params = [{"in": "path", "name": n, "required": True, "schema": dict(path_schema)}
                   for n in re.findall(r"\{(\w+)\}", op.path)]
         if op.query:
             params.append({"in": "query", "schema": op.query})

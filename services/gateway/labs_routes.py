@@ -6,11 +6,12 @@ their person id); an Ambito's staff act for the people of their own Ambito.
 
 from datetime import date
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, validate
 from rebuilding.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
 from rebuilding.errors import Forbidden, Invalid
+from rebuilding.schemas import Text
 from services.gateway.api import ANY_ROLE, PUBLIC, api, call, json_response
 from services.labs import schemas
 from services.labs.certificates import render_certificate
@@ -25,9 +26,9 @@ STATUSES = ("draft", "published", "enrolment_closed", "running", "completed", "c
 
 
 class LabsQuery(Schema):
-    ats = fields.String(validate=validate.OneOf(ATS_CODES))
-    status = fields.String(validate=validate.OneOf(STATUSES))
-    theme = fields.String()
+    ats = Text(validate=validate.OneOf(ATS_CODES))
+    status = Text(validate=validate.OneOf(STATUSES))
+    theme = Text()
 
 
 def acting_for(principal, person_id: str | None) -> tuple[str, str | None]:
@@ -85,7 +86,7 @@ class LabsRoutes:
 
     @api.route("POST", "/labs/{lab_id}/enrollments", summary="Enrol a person: 201 confirmed, 202 waitlisted",
                tag="labs", roles=ENROLLERS, body=schemas.EnrolmentRequest, response=schemas.Enrolment, status=201,
-               responses={202: "On the waiting list", 404: "No such lab", 409: "Already enrolled or waiting",
+               responses={202: ("On the waiting list", schemas.Enrolment), 404: "No such lab", 409: "Already enrolled or waiting",
                           422: "Refused, with the reason: ineligible, closed or cancelled"})
     def enrol(self, request, principal, body, query, lab_id):
         person_id, ambito = acting_for(principal, body.get("person_id"))

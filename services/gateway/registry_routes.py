@@ -1,9 +1,10 @@
 """Routes under /registry: the map of ATS, Ambiti, Comuni and people."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, validate
 from rebuilding.rpc import RpcProxy
 
 from rebuilding.errors import Invalid
+from rebuilding.schemas import Text
 from services.gateway.api import ANY_ROLE, api, call
 from services.registry import schemas
 from services.registry.domain import ATS_CODES
@@ -12,7 +13,7 @@ MAX_MAPPING_BYTES = 2_000_000
 
 
 class AmbitiQuery(Schema):
-    ats = fields.String(validate=validate.OneOf(ATS_CODES))
+    ats = Text(validate=validate.OneOf(ATS_CODES))
 
 
 class RegistryRoutes:
@@ -40,7 +41,7 @@ class RegistryRoutes:
         return call(self.registry.create_ambito, schemas.AmbitoCreate().dump(body))
 
     @api.route("GET", "/registry/ambiti", summary="List the active Ambiti, optionally of one ATS", tag="registry",
-               roles=ANY_ROLE, query=AmbitiQuery, response=schemas.Ambito(many=True))
+               roles=ANY_ROLE, query=AmbitiQuery, response=schemas.AmbitoSummary(many=True))
     def list_ambiti(self, request, principal, body, query):
         return call(self.registry.list_ambiti, query.get("ats"))
 
@@ -51,7 +52,8 @@ class RegistryRoutes:
         return call(self.registry.get_ambito, ambito_id)
 
     @api.route("GET", "/registry/ambiti/{ambito_id}/membership", summary="An Ambito's Comuni as of a date",
-               tag="registry", roles=ANY_ROLE, query=schemas.AsOfQuery, responses={404: "No such Ambito"})
+               tag="registry", roles=ANY_ROLE, query=schemas.AsOfQuery, response=schemas.Membership,
+               responses={404: "No such Ambito"})
     def ambito_membership(self, request, principal, body, query, ambito_id):
         return call(self.registry.ambito_membership, ambito_id, schemas.AsOfQuery().dump(query))
 

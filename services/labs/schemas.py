@@ -1,7 +1,11 @@
-"""The labs' RPC inputs and answers, validated in the service and documented by the gateway."""
+"""The labs' RPC inputs and answers, validated in the service and documented by the gateway.
+
+Every text field of an input is a ``rebuilding.schemas.Text``: the platform's one rule for text.
+"""
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from rebuilding.schemas import Text, Url
 from services.labs.domain import ATTENDANCE_STATUSES, DEFAULT_ELIGIBLE_ROLES, FORMATS, PERSON_ROLES
 from services.registry.domain import ATS_CODES
 
@@ -9,13 +13,12 @@ TIME = validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="a time as HH:MM")
 
 
 class SessionInput(Schema):
-    id = fields.String(validate=validate.Length(min=1, max=64),
-                       metadata={"description": "given by the service when omitted"})
+    id = Text(min_length=1, max_length=64, metadata={"description": "given by the service when omitted"})
     date = fields.Date(required=True)
-    start = fields.String(required=True, validate=TIME)
-    end = fields.String(required=True, validate=TIME)
-    place = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=300))
-    online_link = fields.Url(load_default=None, allow_none=True)
+    start = Text(required=True, validate=TIME)
+    end = Text(required=True, validate=TIME)
+    place = Text(load_default=None, allow_none=True, max_length=300)
+    online_link = Url(load_default=None, allow_none=True, max_length=2000)
 
     @validates_schema
     def ends_after_it_starts(self, data, **kwargs):
@@ -24,21 +27,21 @@ class SessionInput(Schema):
 
 
 class ModuleInput(Schema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=300))
+    title = Text(required=True, min_length=1, max_length=300)
     sessions = fields.List(fields.Nested(SessionInput), load_default=list)
 
 
 class LabCreate(Schema):
-    title = fields.String(required=True, validate=validate.Length(min=3, max=300))
-    description = fields.String(load_default="", validate=validate.Length(max=5000))
-    format = fields.String(load_default="laboratorio", validate=validate.OneOf(FORMATS))
-    ats = fields.String(required=True, validate=validate.OneOf(ATS_CODES))
-    themes = fields.List(fields.String(), load_default=list,
+    title = Text(required=True, min_length=3, max_length=300)
+    description = Text(load_default="", multiline=True)
+    format = Text(load_default="laboratorio", validate=validate.OneOf(FORMATS))
+    ats = Text(required=True, validate=validate.OneOf(ATS_CODES))
+    themes = fields.List(Text(), load_default=list,
                          metadata={"description": "codes of macro training sections"})
     modules = fields.List(fields.Nested(ModuleInput), load_default=list)
-    conductors = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list)
+    conductors = fields.List(Text(min_length=1), load_default=list)
     capacity = fields.Integer(required=True, validate=validate.Range(min=1, max=1000))
-    eligible_roles = fields.List(fields.String(validate=validate.OneOf(PERSON_ROLES)),
+    eligible_roles = fields.List(Text(validate=validate.OneOf(PERSON_ROLES)),
                                  load_default=lambda: list(DEFAULT_ELIGIBLE_ROLES), validate=validate.Length(min=1))
     enrolment_opens = fields.AwareDateTime(load_default=None, allow_none=True)
     enrolment_closes = fields.AwareDateTime(load_default=None, allow_none=True)
@@ -52,17 +55,17 @@ class LabCreate(Schema):
 
 
 class Cancellation(Schema):
-    reason = fields.String(load_default="", validate=validate.Length(max=1000))
+    reason = Text(load_default="", multiline=True, max_length=1000)
 
 
 class EnrolmentRequest(Schema):
-    person_id = fields.String(validate=validate.Length(min=1, max=100),
-                              metadata={"description": "the registry's person id; a participant may omit it"})
+    person_id = Text(min_length=1, max_length=100,
+                     metadata={"description": "the registry's person id; a participant may omit it"})
 
 
 class AttendanceRecord(Schema):
-    person_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    status = fields.String(required=True, validate=validate.OneOf(ATTENDANCE_STATUSES))
+    person_id = Text(required=True, min_length=1, max_length=100)
+    status = Text(required=True, validate=validate.OneOf(ATTENDANCE_STATUSES))
     minutes_late = fields.Integer(load_default=0, validate=validate.Range(min=0, max=24 * 60))
 
     @validates_schema
@@ -76,9 +79,9 @@ class AttendanceSheet(Schema):
 
 
 class ThemeCreate(Schema):
-    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9]+(-[a-z0-9]+)*$"))
-    title = fields.String(required=True, validate=validate.Length(min=3, max=300))
-    description = fields.String(load_default="", validate=validate.Length(max=2000))
+    code = Text(required=True, max_length=100, validate=validate.Regexp(r"^[a-z0-9]+(-[a-z0-9]+)*$"))
+    title = Text(required=True, min_length=3, max_length=300)
+    description = Text(load_default="", multiline=True, max_length=2000)
 
 
 class Theme(Schema):

@@ -4,6 +4,11 @@ The file has the columns ``istat_code, ats, ambito, capofila``; ``capofila`` is
 ``1``/``true``/``si``/``yes``/``x`` for the Ambito's capofila Comune, empty or
 ``0``/``false``/``no`` otherwise. Rows that break a rule are rejected with a
 reason; the others are applied.
+
+Every cell read, and the header, must be text by the platform's rule (see
+``rebuilding.schemas.text_problem``): one line, no control characters, at most
+``NAME_LENGTH`` characters. A file that breaks it is refused whole, naming the
+column and the line: it is not a mapping with a bad row but a damaged file.
 """
 
 import csv
@@ -13,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from rebuilding.errors import Invalid
+from rebuilding.schemas import NAME_LENGTH, text_problem
 from services.registry.territory import ATS_NAMES
 
 COLUMNS = ("istat_code", "ats", "ambito", "capofila")
@@ -40,12 +46,19 @@ def rejection(line: int, istat_code: str, reason: str, message: str) -> dict:
 
 def parse(text: str) -> tuple[list[Row], list[dict]]:
     """The well-formed rows that agree with each other, and the rejections of the rest."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise Invalid("the mapping file lacks columns", {"file": [f"missing column {c}" for c in missing]})
+    try:
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        _require_text("file", 1, *(reader.fieldnames or []))
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise Invalid("the mapping file lacks columns", {"file": [f"missing column {c}" for c in missing]})
+        records = list(reader)
+    except csv.Error as error:
+        raise Invalid("the mapping file is not CSV", {"file": [f"line {reader.line_num}: {error}"]}) from None
     rows, rejected = [], []
-    for line, record in enumerate(reader, start=2):
+    for line, record in enumerate(records, start=2):
+        for column in COLUMNS:
+            _require_text(column, line, record.get(column) or "")
         row, problem = _row(line, record)
         if problem:
             rejected.append(rejection(line, (record.get("istat_code") or "").strip(), "malformed", problem))
@@ -54,6 +67,14 @@ def parse(text: str) -> tuple[list[Row], list[dict]]:
     rows, in_two = _without_comuni_in_two_ambiti(rows)
     rows, two_capofila = _without_second_capofila(rows)
     return rows, sorted(rejected + in_two + two_capofila, key=lambda r: r["line"])
+
+
+def _require_text(column: str, line: int, *values: str) -> None:
+    for value in values:
+        problem = text_problem(value, max_length=NAME_LENGTH)
+        if problem:
+            raise Invalid(f"the mapping file's {column} on line {line} is not acceptable text: {problem}",
+                          {column: [f"line {line}: {problem}"]})
 
 
 def _row(line: int, record: dict) -> tuple[Row | None, str | None]:

@@ -1,47 +1,73 @@
-"""The registry's RPC inputs, validated in the service and documented by the gateway."""
+"""The registry's RPC inputs, validated in the service and documented by the gateway.
 
-from datetime import UTC, date, datetime, time, timedelta
+Every text field is a ``rebuilding.schemas.Text``: the platform's one rule for text.
+"""
+
+from datetime import UTC, date, datetime, time
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from rebuilding.schemas import Email, Text
 from services.registry.domain import ATS_CODES, ORGANISATION_KINDS, ROLES
 
-IstatCode = validate.Regexp(r"^\d{6}$", error="an ISTAT code has 6 digits")
-AmbitoName = validate.Length(min=2, max=200)
+IstatCode = validate.Regexp(r"^[0-9]{6}$", error="an ISTAT code has 6 digits")
+MAX_PAGE = 10_000
+"""Far past the last page of the Comuni of Italy at one per page; a bigger page is a mistake."""
 
 
-class AsOf(fields.Field):
+class AsOf(Text):
     """A date (meaning the end of that day, UTC) or an ISO 8601 date-time, as an aware datetime."""
 
+    MAX_LENGTH = 40
+
+    def __init__(self, **kwargs):
+        metadata = {"description": "a date (the end of that day, UTC) or an ISO 8601 date-time",
+                    "example": "2025-06-30", "maxLength": self.MAX_LENGTH, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+        # The validators see the datetime, which has no length: the text's is checked below.
+        self.validators = [v for v in self.validators if not isinstance(v, validate.Length)]
+
     def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > self.MAX_LENGTH:
+            raise ValidationError(f"Longer than maximum length {self.MAX_LENGTH}.")
         try:
-            moment = datetime.fromisoformat(str(value))
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:  # the end of the day, without stepping past 9999-12-31
+            return datetime.combine(day, time.max, UTC)
+        try:
+            moment = datetime.fromisoformat(text)
         except ValueError:
             raise ValidationError("not an ISO 8601 date or date-time") from None
-        if len(str(value)) == 10:
-            return datetime.combine(date.fromisoformat(str(value)) + timedelta(days=1), time.min, UTC) - timedelta(microseconds=1)
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:  # such as 9999-12-31T23:00-05:00, past the last day Python knows
+            raise ValidationError("out of the range of dates") from None
+        return moment
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value.isoformat() if value else None
 
 
 class AmbitoCreate(Schema):
-    name = fields.String(required=True, validate=AmbitoName)
-    ats = fields.String(required=True, validate=validate.OneOf(ATS_CODES))
-    capofila_istat = fields.String(load_default=None, allow_none=True, validate=IstatCode)
+    name = Text(required=True, min_length=2)
+    ats = Text(required=True, validate=validate.OneOf(ATS_CODES))
+    capofila_istat = Text(load_default=None, allow_none=True, validate=IstatCode)
 
 
 class AmbitoRename(Schema):
-    name = fields.String(required=True, validate=AmbitoName)
+    name = Text(required=True, min_length=2)
 
 
 class CapofilaChange(Schema):
-    istat_code = fields.String(required=True, validate=IstatCode)
+    istat_code = Text(required=True, validate=IstatCode)
 
 
 class ComuniAssign(Schema):
-    istat_codes = fields.List(fields.String(validate=IstatCode), required=True, validate=validate.Length(min=1, max=500))
+    istat_codes = fields.List(Text(validate=IstatCode), required=True, validate=validate.Length(min=1, max=500))
     move = fields.Boolean(load_default=False)
 
 
@@ -58,12 +84,12 @@ class PersonQuery(Schema):
 
 
 class ComuniQuery(Schema):
-    q = fields.String(validate=validate.Length(min=1, max=100))
-    province = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$", error="a province is its 2-letter abbreviation"))
-    ats = fields.String(validate=validate.OneOf(ATS_CODES))
+    q = Text(min_length=1, max_length=100)
+    province = Text(validate=validate.Regexp(r"^[A-Z]{2}$", error="a province is its 2-letter abbreviation"))
+    ats = Text(validate=validate.OneOf(ATS_CODES))
     ambito = fields.UUID()
     piccolo = fields.Boolean()
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -71,11 +97,11 @@ class OrganisationInput(Schema):
     """Which organisation: an Ufficio di Piano names its Ambito, a Comune its ISTAT code,
     an ATS its code, a Centro per l'impiego its name; ANCI needs nothing more."""
 
-    kind = fields.String(required=True, validate=validate.OneOf(ORGANISATION_KINDS))
+    kind = Text(required=True, validate=validate.OneOf(ORGANISATION_KINDS))
     ambito_id = fields.UUID(load_default=None, allow_none=True)
-    comune_istat = fields.String(load_default=None, allow_none=True, validate=IstatCode)
-    ats = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(ATS_CODES))
-    name = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=2, max=200))
+    comune_istat = Text(load_default=None, allow_none=True, validate=IstatCode)
+    ats = Text(load_default=None, allow_none=True, validate=validate.OneOf(ATS_CODES))
+    name = Text(load_default=None, allow_none=True, min_length=2)
 
     _NEEDS = {"ufficio_di_piano": "ambito_id", "comune": "comune_istat", "ats": "ats", "cpi": "name"}
 
@@ -87,14 +113,14 @@ class OrganisationInput(Schema):
 
 
 class PersonCreate(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=2, max=200))
-    email = fields.Email(required=True)
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    name = Text(required=True, min_length=2)
+    email = Email(required=True, max_length=254)
+    role = Text(required=True, validate=validate.OneOf(ROLES))
     organisation = fields.Nested(OrganisationInput, required=True)
 
 
 class PersonChange(Schema):
-    role = fields.String(validate=validate.OneOf(ROLES))
+    role = Text(validate=validate.OneOf(ROLES))
     organisation = fields.Nested(OrganisationInput)
 
     @validates_schema
@@ -111,6 +137,14 @@ class Ambito(Schema):
     name = fields.String(required=True)
     ats = fields.String(required=True)
     capofila_istat = fields.String(allow_none=True)
+
+
+class AmbitoSummary(Ambito):
+    """An Ambito as the list shows it: how many Comuni and inhabitants it has, not which Comuni."""
+
+    status = fields.String(metadata={"description": "active: the list shows no other"})
+    comuni = fields.Integer(metadata={"description": "how many Comuni it has"})
+    population = fields.Integer(metadata={"description": "of its Comuni, 2011 census (Fonte: ISTAT)"})
 
 
 class Credited(Schema):
@@ -178,6 +212,21 @@ class Person(Schema):
     role = fields.String()
     organisation = fields.Nested(Organisation)
     history = fields.List(fields.Dict())
+    as_of = fields.String(metadata={"description": "the moment read as of, when the request gave one"})
+
+
+class MemberAsOf(Schema):
+    istat_code = fields.String()
+    name = fields.String()
+    since = fields.String(metadata={"description": "when it joined the Ambito"})
+    until = fields.String(allow_none=True, metadata={"description": "when it left, if it has"})
+
+
+class Membership(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    as_of = fields.String()
+    comuni = fields.List(fields.Nested(MemberAsOf), metadata={"description": "its Comuni at that moment"})
 
 
 class ImportReport(Schema):

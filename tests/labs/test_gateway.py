@@ -2,6 +2,7 @@
 
 import csv
 import io
+import logging
 
 import pytest
 from openpyxl import load_workbook
@@ -199,3 +200,35 @@ def test_the_labs_api_is_documented_with_its_answers(gateway):
     assert "application/pdf" in spec["paths"]["/labs/{lab_id}/certificates/{person_id}.pdf"]["get"]["responses"]["200"]["content"]
     assert {"/labs/{lab_id}/register.csv", "/labs/{lab_id}/register.xlsx", "/certificates/{code}", "/programme/kpis",
             "/labs/{lab_id}/sessions/{session_id}/attendance"} <= set(spec["paths"])
+
+
+def test_a_refused_call_is_logged_in_one_line_without_a_traceback(gateway, caplog):
+    caplog.set_level(logging.INFO)
+    missing = Gateway.as_role(gateway, "staff").get("/labs/3f1e6a39-0000-4000-8000-000000000000")
+    assert missing.status_code == 404 and "details" not in missing.json()
+    worker_lines = [r for r in caplog.records if r.name == "nameko.containers" and "labs.get_lab" in r.getMessage()]
+    assert [r.getMessage().partition("> ")[2] for r in worker_lines] == [
+        "refused: 404 not_found: no lab 3f1e6a39-0000-4000-8000-000000000000"]
+    assert all(r.exc_info is None and r.levelno == logging.INFO for r in worker_lines)
+    assert "Traceback" not in caplog.text
+
+
+def test_a_title_with_nul_or_a_lone_surrogate_is_a_400_naming_it_and_stores_nothing(gateway, labs):
+    staff = Gateway.as_role(gateway, "staff")
+    before = labs.last_position()
+    for title in ("DEMO\x00 Laboratorio", "DEMO \ud800 Laboratorio"):  # requests sends the surrogate as "\ud800"
+        refused = staff.post("/labs", {"title": title, "ats": "bergamo", "capacity": 3})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["error"] == "invalid" and list(refused.json()["details"]) == ["title"]
+    raw = staff.request("POST", "/labs", data=b'{"title": "DEMO \\ud800", "ats": "bergamo", "capacity": 3}',
+                        headers={"Content-Type": "application/json"})
+    assert raw.status_code == 400 and "title" in raw.json()["details"]
+    assert labs.last_position() == before
+
+
+def test_the_waiting_list_answer_is_documented_as_an_enrolment(gateway):
+    spec = Gateway(gateway).get("/openapi.json").json()
+    answers = spec["paths"]["/labs/{lab_id}/enrollments"]["post"]["responses"]
+    assert answers["202"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Enrolment"}
+    assert answers["201"]["content"] == answers["202"]["content"]
+    assert answers["409"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}

@@ -179,3 +179,44 @@ def test_a_registration_sent_again_with_its_key_is_the_same_person_not_an_email_
     other = staff.request("PATCH", f"/registry/people/{first.json()['id']}", json={"role": "operatore"},
                           headers=key)
     assert other.status_code == 422 and other.json()["error"] == "idempotency_key_reused"
+
+
+def test_a_mapping_line_with_nul_is_a_400_naming_the_column_and_stores_nothing(staff, unique):
+    registry = RegistryApplication()
+    before = registry.last_position()
+    text = ("istat_code,ats,ambito,capofila\n"
+            f"013006,insubria,Ambito DEMO Lario {unique},1\n"
+            f"013007,insubria,Ambito DEMO\x00 Lario {unique},\n")
+    refused = staff.request("POST", "/registry/imports/ambiti", data=text.encode(), headers={"Content-Type": "text/csv"})
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["details"] == {"ambito": ["line 3: contains a control character (U+0000), which is not allowed here"]}
+    assert registry.last_position() == before
+    registry.close()
+
+
+def test_an_ambito_name_with_nul_is_a_400_and_a_404_has_no_details(staff):
+    refused = staff.post("/registry/ambiti", {"name": "Ambito DEMO\x00", "ats": "insubria"})
+    assert refused.status_code == 400 and list(refused.json()["details"]) == ["name"]
+    missing = staff.get("/registry/ambiti/3f1e6a39-0000-4000-8000-000000000000")
+    assert missing.status_code == 404
+    assert set(missing.json()) == {"error", "message"}
+
+
+def test_a_page_past_any_number_is_a_400(staff):
+    refused = staff.get("/registry/comuni", params={"page": 10**30})
+    assert refused.status_code == 400 and list(refused.json()["details"]) == ["page"]
+
+
+def test_as_of_the_last_day_of_9999_is_read_and_one_beyond_is_a_400(gateway, staff, unique):
+    ambito_id = create_ambito(staff, unique, capofila_istat="012005")
+    far = shown(staff, f"/registry/ambiti/{ambito_id}/membership?as_of=9999-12-31", lambda m: m["comuni"])
+    assert far["as_of"] == "9999-12-31T23:59:59.999999+00:00"
+    assert [c["istat_code"] for c in far["comuni"]] == ["012005"]
+    beyond = staff.get(f"/registry/ambiti/{ambito_id}/membership", params={"as_of": "9999-12-31T23:00:00-05:00"})
+    assert beyond.status_code == 400 and list(beyond.json()["details"]) == ["as_of"]
+
+    person = staff.post("/registry/people", {"name": "Persona DEMO", "email": f"far.{unique}@example.org",
+                                             "role": "staff_anci", "organisation": {"kind": "anci"}})
+    assert person.status_code == 201, person.text
+    read = staff.get(f"/registry/people/{person.json()['id']}", params={"as_of": "9999-12-31"})
+    assert read.status_code == 200 and read.json()["as_of"] == "9999-12-31T23:59:59.999999+00:00"

@@ -46,3 +46,29 @@ def test_a_file_without_the_expected_columns_is_invalid_as_a_whole():
     with pytest.raises(Invalid) as invalid:
         parse("codice,ambito\n016024,DEMO\n")
     assert "missing column istat_code" in invalid.value.details["file"]
+
+
+@pytest.mark.parametrize("bad", ["\x00", "\x1b", "\x7f"])
+def test_a_file_with_a_control_character_is_refused_whole_naming_the_column_and_line(bad):
+    with pytest.raises(Invalid) as refused:
+        parse(HEADER + "016024,bergamo,Ambito DEMO,1\n" + f"016025,bergamo,Ambito{bad} DEMO,\n")
+    assert refused.value.details == {"ambito": [f"line 3: contains a control character (U+{ord(bad):04X}), "
+                                                "which is not allowed here"]}
+
+
+def test_a_line_break_inside_a_quoted_cell_or_an_overlong_name_is_refused():
+    with pytest.raises(Invalid) as refused:
+        parse(HEADER + '016024,bergamo,"Ambito\nDEMO",1\n')
+    assert list(refused.value.details) == ["ambito"]
+    with pytest.raises(Invalid) as refused:
+        parse(HEADER + f"016024,bergamo,{'A' * 201},1\n")
+    assert list(refused.value.details) == ["ambito"]
+
+
+def test_a_header_with_a_control_character_or_a_file_that_is_not_csv_is_refused():
+    with pytest.raises(Invalid) as refused:
+        parse("istat_code,ats,ambito,capofila\x00\n016024,bergamo,Ambito DEMO,1\n")
+    assert list(refused.value.details) == ["file"]
+    with pytest.raises(Invalid) as refused:
+        parse(HEADER + "016024,bergamo," + "A" * 200_000 + ",1\n")  # past the csv module's field limit
+    assert list(refused.value.details) == ["file"]
