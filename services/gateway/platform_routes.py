@@ -22,7 +22,8 @@ class PlatformRoutes:
     toolkit = RpcProxy("toolkit")
 
     @api.route("GET", "/health", summary="Health of the gateway and of each service, with relay lag",
-               tag="platform", roles=PUBLIC, response=schemas.Health, responses={503: "A service is down"})
+               tag="platform", roles=PUBLIC, response=schemas.Health,
+               responses={503: ("A service is down or degraded: the body says which, and why", schemas.Health)})
     def health(self, request, principal, body, query):
         services = {}
         for name in config.SERVICES:
