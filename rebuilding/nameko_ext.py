@@ -19,6 +19,11 @@ from rebuilding.topology import consumer_queue, dead_letters_of, subscriber_queu
 
 log = logging.getLogger(__name__)
 
+PREFETCH = 100
+"""Live events a subscription holds unacknowledged at once; it applies them one by one, in order."""
+PAGE_TIMEOUT = 30.0
+"""Seconds a subscription waits for a page of its source's log."""
+
 _nameko_rpc = nameko_rpc(expected_exceptions=DomainError)
 
 
@@ -115,7 +120,7 @@ class Subscription:
         while self.store.running:
             try:
                 with Connection(self.store.amqp_uri, heartbeat=30) as connection, \
-                        ClusterRpcProxy({AMQP_URI_CONFIG_KEY: self.store.amqp_uri}, timeout=RPC_TIMEOUT) as rpc:
+                        ClusterRpcProxy({AMQP_URI_CONFIG_KEY: self.store.amqp_uri}, timeout=PAGE_TIMEOUT) as rpc:
                     self.follower.log = RemoteLog(self.projection.source, rpc)
                     self._consume(connection)
             except Exception as error:
@@ -156,9 +161,6 @@ class Subscription:
         self.follower.offer(envelope)  # raises on failure: the message stays unacknowledged
         message.ack()
 
-
-PREFETCH = 100
-RPC_TIMEOUT = 30.0
 
 
 class ServiceBase:

@@ -90,6 +90,17 @@ def nameko_config(broker, fresh_queues, database):
     return {"AMQP_URI": broker, "WEB_SERVER_ADDRESS": f"127.0.0.1:{free_port()}", "max_workers": 20}
 
 
+@pytest.fixture
+def start(container_factory, nameko_config):
+    """Start a service in a nameko container of its own; ``start(LabsService)`` again is a second instance."""
+    def started(service_class):
+        container = container_factory(service_class, nameko_config)
+        container.start()
+        return container
+
+    return started
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,6 +1,5 @@
 """The registry's application: commands on ATS, Ambiti, Comuni and people, and their read models."""
 
-from collections.abc import Callable
 from datetime import datetime
 from uuid import UUID, uuid4
 

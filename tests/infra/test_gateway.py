@@ -14,7 +14,6 @@ from services.registry.application import RegistryApplication
 from services.labs.service import LabsService
 from services.registry.service import RegistryService
 from services.surveys.service import SurveysService
-from services.toolkit.service import ToolkitService
 
 pytestmark = pytest.mark.integration
 

@@ -8,17 +8,10 @@ from collections import defaultdict
 import pytest
 
 from rebuilding.relay import Relay
-from tests.infra.sample import Counter, CounterApplication
+from tests.infra.sample import Counter
 from tests.support import RelayProcess, eventually, outside_queue
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def app(database):
-    app = CounterApplication()
-    yield app
-    app.close()
 
 
 @pytest.fixture

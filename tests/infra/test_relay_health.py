@@ -4,17 +4,9 @@ import pytest
 import requests
 
 from tests.conftest import free_port
-from tests.infra.sample import CounterApplication
 from tests.support import RelayProcess, eventually
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def app(database):
-    app = CounterApplication()
-    yield app
-    app.close()
 
 
 @pytest.fixture

@@ -13,19 +13,12 @@ from collections import defaultdict
 
 import pytest
 
-from tests.infra.sample import Counter, CounterApplication
+from tests.infra.sample import Counter
 from tests.support import RelayProcess, eventually, outside_queue, terminate_backends
 
 pytestmark = pytest.mark.integration
 
 RELAY_SESSIONS = "application_name LIKE 'rebuilding relay%'"
-
-
-@pytest.fixture
-def app(database):
-    app = CounterApplication()
-    yield app
-    app.close()
 
 
 @pytest.fixture

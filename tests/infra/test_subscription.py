@@ -5,7 +5,6 @@ publishes the live tail. The follower (``toolkit``) keeps counter totals.
 """
 
 import json
-import uuid
 
 import pika
 import pytest
@@ -44,28 +43,10 @@ class CounterFollower(ServiceBase):
 
 
 @pytest.fixture
-def source(database):
-    app = CounterApplication()
-    yield app
-    app.close()
-
-
-@pytest.fixture
 def totals(database):
     app = FragileFollowerApplication()
     yield app.projection(FragileTotals)
     app.close()
-
-
-@pytest.fixture
-def running(container_factory, nameko_config):
-    """Start a service in a nameko container of its own."""
-    def start(service_class):
-        container = container_factory(service_class, nameko_config)
-        container.start()
-        return container
-
-    return start
 
 
 @pytest.fixture
@@ -75,12 +56,12 @@ def relay(database, broker):
     process.stop()
 
 
-def counters(source, *labels, increments=0) -> list[Counter]:
+def counters(app, *labels, increments=0) -> list[Counter]:
     made = [Counter(label=label) for label in labels]
     for counter in made:
         for _ in range(increments):
             counter.increment()
-    source.save(*made)
+    app.save(*made)
     return made
 
 
@@ -99,39 +80,39 @@ def health(follower) -> dict:
 
 
 def test_a_follower_started_after_its_source_has_history_gets_all_of_it_then_the_live_events(
-    source, totals, running, relay, unique
+    app, totals, start, relay, unique
 ):
-    early = counters(source, *(f"early-{unique}-{n}" for n in range(300)), increments=2)  # 900 events, before any queue
-    running(CounterSource)
-    running(CounterFollower)
+    early = counters(app, *(f"early-{unique}-{n}" for n in range(300)), increments=2)  # 900 events, before any queue
+    start(CounterSource)
+    start(CounterFollower)
     eventually(lambda: all(totals.totals().get(c.label) == 2 for c in early), timeout=30)
 
-    late = counters(source, f"late-{unique}", increments=3)
+    late = counters(app, f"late-{unique}", increments=3)
     eventually(lambda: totals.totals().get(late[0].label) == 3)
-    assert totals.position("surveys") == source.last_position()
+    assert totals.position("surveys") == app.last_position()
 
 
-def test_a_redelivered_event_changes_nothing(source, totals, running, relay, broker, unique):
-    running(CounterSource)
-    running(CounterFollower)
-    [counter] = counters(source, f"once-{unique}", increments=5)
+def test_a_redelivered_event_changes_nothing(app, totals, start, relay, broker, unique):
+    start(CounterSource)
+    start(CounterFollower)
+    [counter] = counters(app, f"once-{unique}", increments=5)
     eventually(lambda: totals.totals().get(counter.label) == 5)
 
-    again = next(e for e in source.envelopes() if e["subject"] == str(counter.id) and e["aggregateversion"] == 3)
+    again = next(e for e in app.envelopes() if e["subject"] == str(counter.id) and e["aggregateversion"] == 3)
     publish(broker, again)  # the relay publishes a batch again after a crash
-    [marker] = counters(source, f"marker-{unique}")
+    [marker] = counters(app, f"marker-{unique}")
     eventually(lambda: marker.label in totals.totals())
     assert totals.totals()[counter.label] == 5
 
 
 def test_a_live_event_after_a_gap_brings_what_was_missed_from_the_sources_log(
-    source, totals, running, broker, unique
+    app, totals, start, broker, unique
 ):
-    running(CounterSource)
-    running(CounterFollower)
-    eventually(lambda: totals.position("surveys") == source.last_position())
-    [counter] = counters(source, f"gap-{unique}", increments=4)  # no relay runs: these never reach the queue
-    last = list(source.envelopes(after=source.last_position() - 1))[-1]
+    start(CounterSource)
+    start(CounterFollower)
+    eventually(lambda: totals.position("surveys") == app.last_position())
+    [counter] = counters(app, f"gap-{unique}", increments=4)  # no relay runs: these never reach the queue
+    last = list(app.envelopes(after=app.last_position() - 1))[-1]
 
     publish(broker, last)  # only the last one arrives live
     eventually(lambda: totals.totals().get(counter.label) == 4)
@@ -139,17 +120,17 @@ def test_a_live_event_after_a_gap_brings_what_was_missed_from_the_sources_log(
 
 
 def test_a_failing_event_is_retried_in_place_and_no_later_event_overtakes_it(
-    source, totals, running, relay, unique
+    app, totals, start, relay, unique
 ):
-    follower = running(CounterFollower)
-    running(CounterSource)
+    follower = start(CounterFollower)
+    start(CounterSource)
     label = f"broken-{unique}"
     broken_labels.add(label)
-    [counter] = counters(source, label)
-    started = source.last_position()
+    [counter] = counters(app, label)
+    started = app.last_position()
     counter.rename(f"renamed-{unique}")
     counter.increment(7)
-    source.save(counter)
+    app.save(counter)
 
     store = next(e for e in follower.extensions if isinstance(e, EventStore))
     stuck = eventually(lambda: health(store.app).get("failure", {}).get("position") and health(store.app))

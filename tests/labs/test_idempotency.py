@@ -36,17 +36,6 @@ TITLE = "DEMO – Laboratorio idempotente"
 
 
 @pytest.fixture
-def start(container_factory, nameko_config):
-    """Start a service in a container of its own; ``start(LabsService)`` again is a second instance."""
-    def started(service_class):
-        container = container_factory(service_class, nameko_config)
-        container.start()
-        return container
-
-    return started
-
-
-@pytest.fixture
 def staff(start, nameko_config):
     start(GatewayService)
     return Gateway.as_role(f"http://{nameko_config['WEB_SERVER_ADDRESS']}", "staff")
