@@ -81,7 +81,9 @@ class ProjectionHealth:
 
     def failed(self, name: str, error: str, position: int | None = None, event_type: str | None = None) -> None:
         self._execute(
-            "UPDATE {} SET failing_position = %s, failing_type = %s, error = %s, attempts = attempts + 1, "
+            # An error that names no event (the source unreachable, say) leaves the event it is stuck on known.
+            "UPDATE {} SET failing_position = COALESCE(%s, failing_position), "
+            "failing_type = COALESCE(%s, failing_type), error = %s, attempts = attempts + 1, "
             "since = COALESCE(since, now()), updated = now() WHERE name = %s",
             (position, event_type, error[:2000], name),
         )

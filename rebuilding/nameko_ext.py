@@ -114,6 +114,7 @@ class Subscription:
         self.queue = consumer_queue(self.queue_name, projection.source, [f"{projection.source}.#"])
         self.dead_letters = dead_letters_of(self.queue_name)
         self.follower = Follower(None, projection, store.app.projection_health)
+        self.accepting = False
 
     def run(self):
         backoff = Backoff()
@@ -141,24 +142,34 @@ class Subscription:
             pass
         if self.follower.failing:
             raise RuntimeError("backfill failed")
-        with connection.Consumer(queues=[self.queue], channel=channel, on_message=self._on_message,
-                                 prefetch_count=PREFETCH):
-            while self.store.running:
-                try:
-                    connection.drain_events(timeout=self.IDLE)
-                except socket.timeout:
-                    connection.heartbeat_check()
-                    self.follower.poll()  # catches up on anything the queue did not bring; refreshes the lag
-                    if self.follower.failing:
-                        raise RuntimeError("follower failed") from None
+        self.accepting = True
+        try:
+            with connection.Consumer(queues=[self.queue], channel=channel, on_message=self._on_message,
+                                     prefetch_count=PREFETCH):
+                while self.store.running:
+                    try:
+                        connection.drain_events(timeout=self.IDLE)
+                    except socket.timeout:
+                        connection.heartbeat_check()
+                        self.follower.poll()  # catches up on anything the queue did not bring; refreshes the lag
+                        if self.follower.failing:
+                            raise RuntimeError("follower failed") from None
+        finally:
+            self.accepting = False
 
     def _on_message(self, message):
+        if not self.accepting:
+            return  # delivered while the connection closes after a failure: RabbitMQ delivers it again
         envelope = decode(message.body)
         if envelope is None:
             log.error("%s: a message that is not an event was dead-lettered", self.queue_name)
             message.reject(requeue=False)
             return
-        self.follower.offer(envelope)  # raises on failure: the message stays unacknowledged
+        try:
+            self.follower.offer(envelope)
+        except Exception:
+            self.accepting = False  # the message stays unacknowledged, and so do those behind it
+            raise
         message.ack()
 
 

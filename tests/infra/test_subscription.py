@@ -133,7 +133,7 @@ def test_a_failing_event_is_retried_in_place_and_no_later_event_overtakes_it(
     app.save(counter)
 
     store = next(e for e in follower.extensions if isinstance(e, EventStore))
-    stuck = eventually(lambda: health(store.app).get("failure", {}).get("position") and health(store.app))
+    stuck = eventually(lambda: (now := health(store.app)).get("failure", {}).get("position") and now)
     assert stuck["status"] == "degraded" and stuck["failure"]["position"] == started
     assert "a bug in the read model" in stuck["failure"]["error"]
     assert stuck["position"] == started - 1  # nothing after the failing event was applied
