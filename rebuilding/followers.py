@@ -113,7 +113,7 @@ class Follower:
         self.backoff = Backoff()
         self.retry_at = 0.0
         self.failing = False
-        self.position = projection.position(projection.source)
+        self.position = 0  # a lower bound, for dropping duplicates; raised by each step
 
     @property
     def name(self) -> str:
@@ -139,9 +139,11 @@ class Follower:
         self.attempt(lambda: self._in_step(lambda step: self._apply_through(step, envelope)), reraise=True)
 
     def _apply_through(self, step, envelope: Envelope) -> int:
+        if envelope["position"] <= step.last:
+            return 0  # applied already, by this instance or another
         if envelope["position"] == step.last + 1:
             return self.projection.apply(step, [envelope])
-        # A gap, or a duplicate that another instance applied: the source's log has what came between.
+        # A possible gap: the source's log has what came between, if anything.
         return self.projection.apply(step, self.log.envelopes(after=step.last, stop=envelope["position"]))
 
     def _in_step(self, work) -> int:
@@ -151,8 +153,11 @@ class Follower:
         return applied
 
     def attempt(self, work, reraise: bool = False) -> int:
+        """Run ``work``; on any failure record it and schedule the next try, never letting it end the loop."""
         try:
             applied = work()
+            if applied or self.failing:
+                self.health.succeeded(self.name, getattr(self.log, "head", 0))
         except Exception as error:
             if isinstance(error, ProjectionFailed):
                 self._apply_before(error.position)
@@ -160,8 +165,6 @@ class Follower:
             if reraise:
                 raise
             return 0
-        if applied or self.failing:
-            self.health.succeeded(self.name, getattr(self.log, "head", 0))
         if self.failing:
             log.warning("%s recovered at %s position %s", self.name, self.projection.source, self.position)
         self.failing = False

@@ -6,7 +6,7 @@ from rebuilding.cli import describe_status
 from rebuilding.nameko_ext import EventStore, ServiceBase
 from rebuilding.views import Projection
 from tests.infra.sample import Counter, CounterApplication, CounterTotals
-from tests.support import eventually
+from tests.support import eventually, terminate_backends
 
 pytestmark = pytest.mark.integration
 
@@ -71,3 +71,22 @@ def test_a_read_model_that_fails_holds_back_no_other_and_shows_where_it_is_stuck
     eventually(lambda: {broken, after.label} <= labels.labels(), timeout=20)
     eventually(lambda: app.status()["projections"]["counter_labels"]["status"] == "ok")
     assert labels.position("surveys") == app.last_position()
+
+
+def test_read_models_keep_following_when_the_database_drops_every_connection(start, unique):
+    container = start(CounterService)
+    app = next(e for e in container.extensions if isinstance(e, EventStore)).app
+    totals = app.projection(CounterTotals)
+    before = Counter(label=f"before-{unique}")
+    app.save(before)
+    eventually(lambda: before.label in totals.totals())
+
+    labels = []
+    for n in range(40):  # PostgreSQL restarts, some of them in the middle of a follower's query
+        after = Counter(label=f"after-{unique}-{n}")
+        labels.append(after.label)
+        app.save(after)
+        terminate_backends("application_name = ''")  # the services' sessions, not the relays'
+    eventually(lambda: set(labels) <= set(totals.totals()), timeout=60)
+    assert not container._died.ready()  # no follower's failure ended the service
+    eventually(lambda: app.status()["projections"]["counter_totals"]["status"] == "ok")
