@@ -50,7 +50,8 @@ SCOPES = {
 """Each scope, widest first, and what it lets a caller reach."""
 
 OPERATING_DOC = Path(__file__).resolve().parents[2] / "docs" / "operating.md"
-TABLE_BEGINS = "<!-- the table of roles: written by `rebuilding roles --write` from services/gateway/authorisation.py -->"
+TABLE_BEGINS = ("<!-- the table of roles: written by `rebuilding roles --write` "
+                "from services/gateway/authorisation.py -->")
 TABLE_ENDS = "<!-- end of the table of roles -->"
 
 PERSON = "person_id"

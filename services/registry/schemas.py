@@ -240,7 +240,8 @@ class TokenRevocationCreate(Schema):
     jti = Text(required=True, min_length=1, max_length=200,
                metadata={"description": "the token's id (its jti claim)"})
     reason = Text(required=True, min_length=3, max_length=1000,
-                  metadata={"description": "why, for the record; no personal data (subscribers read the registry's events)"})
+                  metadata={"description": "why, for the record; no personal data: "
+                                            "subscribers read the registry's events"})
 
 
 class TokenRevocation(Schema):

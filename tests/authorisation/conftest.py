@@ -65,7 +65,8 @@ def world(database) -> World:
     def lab(name: str, capacity: int, publish: bool = True) -> str:
         links[name] = f"https://example.org/riunione-{name}-{tag}" if name in ("waiting", "draft") else None
         payload = {"title": f"DEMO – Laboratorio {name} {tag}", "ats": "bergamo", "capacity": capacity,
-                   "themes": ["terzo-settore"], "modules": [{"title": "Modulo DEMO", "sessions": sessions(links[name])}]}
+                   "themes": ["terzo-settore"],
+                   "modules": [{"title": "Modulo DEMO", "sessions": sessions(links[name])}]}
         lab_id = labs.create_lab(LabCreate().load(payload))["id"]
         if publish:
             labs.transition(lab_id, "publish")

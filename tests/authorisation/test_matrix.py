@@ -40,7 +40,8 @@ class Call:
 def plans(world: World) -> dict[str, list[Call]]:
     """A request (or a few) for every operation: about Ambito A and its person a1, and harmless."""
     a1, ambito = world.person("a1"), world.ambito_a
-    transitions = {f"POST /labs/{{lab_id}}/{action}": [Call({"lab_id": UNKNOWN}, body={} if action == "cancel" else None)]
+    transitions = {f"POST /labs/{{lab_id}}/{action}": [Call({"lab_id": UNKNOWN},
+                                                             body={} if action == "cancel" else None)]
                    for action in ("publish", "close", "start", "complete", "cancel")}
     return {
         "GET /health": [Call()],
@@ -58,7 +59,8 @@ def plans(world: World) -> dict[str, list[Call]]:
         "PATCH /registry/ambiti/{ambito_id}": [Call({"ambito_id": ambito}, body={})],
         "PUT /registry/ambiti/{ambito_id}/capofila": [Call({"ambito_id": ambito}, body={})],
         "POST /registry/ambiti/{ambito_id}/comuni": [Call({"ambito_id": ambito}, body={})],
-        "DELETE /registry/ambiti/{ambito_id}/comuni/{istat_code}": [Call({"ambito_id": ambito, "istat_code": "016024"})],
+        "DELETE /registry/ambiti/{ambito_id}/comuni/{istat_code}": [
+            Call({"ambito_id": ambito, "istat_code": "016024"})],
         "POST /registry/ambiti/{ambito_id}/merge": [Call({"ambito_id": ambito}, body={})],
         "POST /registry/ambiti/{ambito_id}/dissolve": [Call({"ambito_id": UNKNOWN})],
         "GET /registry/comuni": [Call(query={"q": "berg"})],
