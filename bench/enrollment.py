@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.enrollment
 
-In a throwaway database and vhost, it starts two labs instances, the gateway and the
+In a throwaway database and vhost, it starts two labs instances, the registry, the gateway and the
 labs relay (``nameko run`` and ``rebuilding relay``, each in a process of its own),
 registers PEOPLE DEMO people in the registry, and has CLIENTS concurrent clients
 enrol each of them in one of LABS labs, through ``POST /labs/{id}/enrollments``.
@@ -93,12 +93,14 @@ def published_labs(labs: LabsApplication) -> list[str]:
 
 
 def start_processes(address: str, amqp: str, logs: Path) -> list[subprocess.Popen]:
-    """Two labs instances, the gateway and the labs relay, each in a process of its own, logging to ``logs``."""
+    """Two labs instances, the registry (which keeps the revoked tokens the gateway checks), the gateway
+    and the labs relay, each in a process of its own, logging to ``logs``."""
     env = {**os.environ, "REBUILDING_AMQP_URI": amqp, "REBUILDING_GATEWAY_ADDRESS": address}
     nameko = [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml"]
     commands = {
         "labs-1": [*nameko, "services.labs.service:LabsService"],
         "labs-2": [*nameko, "services.labs.service:LabsService"],
+        "registry": [*nameko, "services.registry.service:RegistryService"],
         "gateway": [*nameko, "services.gateway.service:GatewayService"],
         "relay": [sys.executable, "-m", "rebuilding.cli", "relay", "labs"],
         "echo": [*nameko, "bench.enrollment:Echo"],

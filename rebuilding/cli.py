@@ -37,12 +37,30 @@ class Progress:
 
 
 def cmd_token(args) -> None:
+    import jwt
+
     from rebuilding import auth
 
     try:
-        print(auth.mint(args.sub, args.role, ambito=args.ambito, ttl_seconds=args.ttl))
+        token = auth.mint(args.sub, args.role, ambito=args.ambito, ttl_seconds=args.ttl)
     except ValueError as error:
         raise SystemExit(str(error)) from None
+    claims = jwt.decode(token, options={"verify_signature": False})
+    expires = time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(claims["exp"]))
+    print(f"jti {claims['jti']} (to revoke it: POST /auth/revocations), expires {expires}", file=sys.stderr)
+    print(token)
+
+
+def cmd_roles(args) -> None:
+    """The table of roles in docs/operating.md, from services/gateway/authorisation.py."""
+    from services.gateway import authorisation
+
+    if not args.write:
+        sys.stdout.write(authorisation.markdown())
+        return
+    path = authorisation.OPERATING_DOC
+    path.write_text(authorisation.with_table(path.read_text()))
+    print(path)
 
 
 def cmd_relay(args) -> None:
@@ -194,11 +212,16 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     token = commands.add_parser("token", help="mint a bearer token (printed alone on stdout)")
-    token.add_argument("--role", action="append", required=True, help="staff, ambito, participant or auditor")
-    token.add_argument("--sub", required=True, help="who the token is for")
-    token.add_argument("--ambito", help="the Ambito an 'ambito' token is scoped to")
-    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+    token.add_argument("--role", action="append", required=True,
+                       help="staff, ambito, participant, auditor or subscriber (see `rebuilding roles`)")
+    token.add_argument("--sub", required=True, help="who the token is for: a participant's person id")
+    token.add_argument("--ambito", help="the Ambito an 'ambito' token is scoped to (required for it)")
+    token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds, 1 to 604800 (a week)")
     token.set_defaults(run=cmd_token)
+
+    roles = commands.add_parser("roles", help="print the table of who may call what (docs/operating.md's)")
+    roles.add_argument("--write", action="store_true", help="write it into docs/operating.md")
+    roles.set_defaults(run=cmd_roles)
 
     relay = commands.add_parser("relay", help="publish services' new events to RabbitMQ")
     relay.add_argument("services", nargs="+", choices=config.SERVICES)

@@ -26,6 +26,21 @@ def gateway_address() -> str:
     return _env("REBUILDING_GATEWAY_ADDRESS", "127.0.0.1:8000")
 
 
+def jwt_issuer() -> str:
+    """The ``iss`` every bearer token must carry: the platform's own, or a real identity provider's."""
+    return _env("REBUILDING_JWT_ISSUER", "rebuilding")
+
+
+def jwt_audience() -> str:
+    """The ``aud`` every bearer token must name: this platform's API."""
+    return _env("REBUILDING_JWT_AUDIENCE", "rebuilding-api")
+
+
+def revocations_refresh() -> float:
+    """Seconds the gateway keeps the list of revoked tokens before asking the registry again."""
+    return float(_env("REBUILDING_REVOCATIONS_REFRESH", "5"))
+
+
 def state_dir() -> Path:
     """Where local state lives: the development signing key, pid files, logs, mail."""
     return Path(_env("REBUILDING_STATE_DIR", str(Path.cwd() / "var")))

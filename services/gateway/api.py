@@ -1,5 +1,6 @@
-"""How the gateway declares its routes: one decorator that authenticates, validates,
-calls the handler, turns every error into a JSON answer and documents the route in OpenAPI.
+"""How the gateway declares its routes: one decorator that authenticates, grants the caller's
+scope from the table of roles (``services/gateway/authorisation.py``), validates, calls the
+handler, turns every error into a JSON answer and documents the route in OpenAPI.
 """
 
 import functools
@@ -12,17 +13,20 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from amqp.exceptions import ChannelError
 from nameko.exceptions import RemoteError, UnknownService
-from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from rebuilding import auth, config, idempotency, rpc
 from rebuilding.errors import DomainError
 from rebuilding.schemas import NAME_LENGTH, ONE_LINE_PATTERN, check_text, validated
+from services.gateway import authorisation
+from services.gateway.authorisation import Access
+from services.gateway.revocations import FETCH_TIMEOUT
+from services.gateway.web import http
 
 log = logging.getLogger(__name__)
 
-PUBLIC = None
-ANY_ROLE = auth.PROGRAMME_ROLES
+MAX_JSON_BYTES = 256 * 1024
+"""The largest JSON body the gateway reads: a lab's attendance sheet of 1,000 people is a third of it."""
 
 
 PATH_PARAMETER_PATTERN = ONE_LINE_PATTERN.replace("[^", "[^/", 1)
@@ -46,6 +50,16 @@ class OutcomeUnknown(DomainError):
 class BadJson(DomainError):
     status = 400
     code = "invalid"
+
+
+class TooLarge(DomainError):
+    status = 413
+    code = "too_large"
+
+
+class LengthRequired(DomainError):
+    status = 411
+    code = "length_required"
 
 
 def json_response(payload, status: int = 200, headers=None) -> Response:
@@ -103,7 +117,6 @@ class Operation:
     path: str
     summary: str
     tag: str
-    roles: tuple | None
     body: object = None
     query: object = None
     response: object = None
@@ -112,25 +125,37 @@ class Operation:
     consumes: str | None = None
     extra_responses: dict = field(default_factory=dict)
 
+    @property
+    def key(self) -> str:
+        """The operation's id in the table of roles: ``METHOD /path``."""
+        return f"{self.method.upper()} {self.path}"
+
+    @property
+    def public(self) -> bool:
+        return authorisation.ANYONE in authorisation.MATRIX[self.key]
+
 
 class Api:
     def __init__(self, title: str, version: str, description: str = ""):
         self.title, self.version, self.description = title, version, description
         self.operations: list[Operation] = []
 
-    def route(self, method, path, *, summary, tag, roles=ANY_ROLE, body=None, query=None, response=None,
+    def route(self, method, path, *, summary, tag, body=None, query=None, response=None,
               status=200, produces="application/json", consumes=None, responses=None):
         """Declare ``METHOD path`` (OpenAPI syntax: ``/labs/{lab_id}``).
 
-        The handler is called as ``handler(self, request, principal, body, query, **path)``
-        and returns a JSON-able value, or a ``Response`` of its own. ``consumes`` names a
-        non-JSON body (such as ``text/csv``) that the handler reads from the request itself.
-        ``responses`` maps the other statuses the route answers with to a description, for
-        an Error, or to ``(description, schema)`` for an answer of that schema (a 202, say).
-        Every path parameter must be text by the platform's rule, or the answer is a 400.
+        Who may call it, and on what, is its row in ``authorisation.MATRIX``: a route without
+        one is a ``LookupError`` here. The handler is called as
+        ``handler(self, request, access, body, query, **path)``, ``access`` being the caller's
+        ``authorisation.Access``, and returns a JSON-able value, or a ``Response`` of its own.
+        ``consumes`` names a non-JSON body (such as ``text/csv``) that the handler reads from
+        the request itself. ``responses`` maps the other statuses the route answers with to a
+        description, for an Error, or to ``(description, schema)`` for an answer of that schema
+        (a 202, say). Every path parameter must be text by the platform's rule, or the answer is a 400.
         """
-        operation = Operation(method, path, summary, tag, tuple(roles) if roles else None,
-                              body, query, response, status, produces, consumes, responses or {})
+        authorisation.row(method, path)
+        operation = Operation(method, path, summary, tag, body, query, response, status, produces, consumes,
+                              responses or {})
         self.operations.append(operation)
 
         def decorator(handler):
@@ -144,31 +169,60 @@ class Api:
 
     def _respond(self, service, handler, operation, request, path_params):
         try:
-            principal = None
-            if operation.roles is not PUBLIC:
-                principal = auth.verify(request.headers.get("Authorization"))
-                principal.require_any(operation.roles)
+            principal = self._principal(service, operation, request)
+            access = Access.grant(operation.key, principal)
             for name, value in path_params.items():
                 check_text(name, value)
+            access.check(path_params)
             with idempotency.gateway_request(request.method, request.headers.get(idempotency.HEADER),
                                              principal and principal.sub):
                 body = validated(operation.body(), self._json_body(request)) if operation.body else None
+                access.check(body or {})
                 query = validated(operation.query(), request.args.to_dict(flat=True)) if operation.query else None
-                result = handler(service, request, principal, body, query, **path_params)
+                result = handler(service, request, access, body, query, **path_params)
+            response = result if isinstance(result, Response) else json_response(result, operation.status)
         except DomainError as error:
-            return error_response(error.status, error.code, error.message, error.details)
+            response = error_response(error.status, error.code, error.message, error.details)
         except RemoteError as error:
             log.error("%s %s: remote %s: %s", operation.method, operation.path, error.exc_type, error.value)
-            return error_response(500, "internal", "a service failed; the error is logged")
+            response = error_response(500, "internal", "a service failed; the error is logged")
         except Exception:
             log.exception("%s %s failed", operation.method, operation.path)
-            return error_response(500, "internal", "the gateway failed; the error is logged")
-        if isinstance(result, Response):
-            return result
-        return json_response(result, operation.status)
+            response = error_response(500, "internal", "the gateway failed; the error is logged")
+        if operation.key in authorisation.PERSONAL_DATA:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @staticmethod
+    def _principal(service, operation, request):
+        """Who calls: the principal of a valid token that is not revoked, or ``Unauthenticated``.
+
+        An operation open to anyone answers a caller whose token does not verify, or cannot
+        be checked, as it answers anyone.
+        """
+        header = request.headers.get("Authorization")
+        if operation.public and not header:
+            return None
+        try:
+            principal = auth.verify(header)
+            revoked = service.revocations.is_revoked(
+                principal.jti, lambda: call(service.registry.revoked_tokens, timeout=FETCH_TIMEOUT))
+            if revoked:
+                raise auth.Unauthenticated("the token has been revoked")
+            return principal
+        except DomainError:
+            if operation.public:
+                return None
+            raise
 
     @staticmethod
     def _json_body(request):
+        """The body, parsed: none is ``{}``; one larger than ``MAX_JSON_BYTES`` is refused unread."""
+        if request.content_length is None and request.headers.get("Transfer-Encoding"):
+            raise LengthRequired("a JSON body needs a Content-Length")
+        if (request.content_length or 0) > MAX_JSON_BYTES:
+            raise TooLarge(f"the body is larger than {MAX_JSON_BYTES} bytes",
+                           {"body": [f"at most {MAX_JSON_BYTES} bytes"]})
         if not request.get_data():
             return {}
         try:
@@ -219,13 +273,19 @@ class Api:
             spec["parameters"] = params
         if op.body:
             spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
+            responses["411"] = {"description": "A body without a Content-Length", **error}
+            responses["413"] = {"description": f"A body larger than {MAX_JSON_BYTES} bytes", **error}
         elif op.consumes:
             spec["requestBody"] = {"required": True, "content": {op.consumes: {"schema": {"type": "string"}}}}
-        if op.roles is not PUBLIC:
+        spec["description"] = f"Who may call it, and on what: {authorisation.describe(op.key)}."
+        if not op.public:
             spec["security"] = [{"bearer": []}]
-            spec["description"] = "Roles: " + ", ".join(op.roles)
-            responses["401"] = {"description": "No valid bearer token", **error}
-            responses["403"] = {"description": "The token's roles do not allow this", **error}
+            responses["401"] = {"description": "No valid bearer token, or a revoked one", **error}
+            responses["403"] = {"description": "The token's roles do not allow this, or not on this person "
+                                               "or Ambito", **error}
+            responses.setdefault("503", {"description": "The service is not running, or did not take the request in "
+                                                        "time, or the gateway could not yet read the list of revoked "
+                                                        "tokens: nothing was applied", **error})
         return spec
 
 
@@ -265,5 +325,6 @@ api = Api(
     "Rebuilding",
     "1.0.0",
     "The HTTP API of ANCI Lombardia's Rebuilding programme: registry, labs, surveys and toolkit. "
-    "Every endpoint but /health, /openapi.json and /docs needs a bearer token.",
+    "Every endpoint but /health, /openapi.json, /docs and /certificates/{code} needs a bearer token; "
+    "what each role may do, and on which people, is in each operation's description.",
 )

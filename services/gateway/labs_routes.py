@@ -1,7 +1,8 @@
 """Routes under /labs, /certificates and /programme: the laboratori, enrolment, attendance and reports.
 
-Staff manage labs. A participant acts for themselves (their token's ``sub`` is
-their person id); an Ambito's staff act for the people of their own Ambito.
+Staff manage labs. A participant acts for themselves (their token's ``sub`` is their
+person id); an Ambito's staff act for the people of their own Ambito. Who may do what,
+on whom, is ``services/gateway/authorisation.py``'s table.
 """
 
 from datetime import date
@@ -10,18 +11,15 @@ from marshmallow import Schema, validate
 from rebuilding.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
-from rebuilding.errors import Forbidden, Invalid
+from rebuilding.errors import NotFound
 from rebuilding.schemas import Text
-from services.gateway.api import ANY_ROLE, PUBLIC, api, call, json_response
+from services.gateway.api import api, call, json_response
 from services.labs import schemas
 from services.labs.certificates import render_certificate
 from services.labs.registers import register_csv, register_xlsx
 from services.registry.domain import ATS_CODES
 from services.registry.territory import ATS_NAMES
 
-MANAGERS = ["staff"]
-READERS = ["staff", "auditor"]
-ENROLLERS = ["staff", "ambito", "participant"]
 STATUSES = ("draft", "published", "enrolment_closed", "running", "completed", "cancelled")
 
 
@@ -31,26 +29,10 @@ class LabsQuery(Schema):
     theme = Text()
 
 
-def acting_for(principal, person_id: str | None) -> tuple[str, str | None]:
-    """Whom a request is for, and the Ambito the caller is limited to, if any."""
-    if principal.has_any(["staff", "ambito"]):
-        if not person_id:
-            raise Invalid("name the person you act for", {"person_id": ["Missing data for required field."]})
-        return person_id, None if principal.has_any(["staff"]) else principal.ambito
-    if person_id not in (None, principal.sub):
-        raise Forbidden("a participant acts only for themselves")
-    return principal.sub, None
-
-
-def limited_to(principal) -> str | None:
-    """The Ambito whose rows an Ambito's staff may read; None for staff and auditors."""
-    return None if principal.has_any(READERS) else principal.ambito
-
-
 def transition_route(action: str, summary: str, body=None):
-    @api.route("POST", f"/labs/{{lab_id}}/{action}", summary=summary, tag="labs", roles=MANAGERS, body=body,
+    @api.route("POST", f"/labs/{{lab_id}}/{action}", summary=summary, tag="labs", body=body,
                responses={404: "No such lab", 409: "Not in a state that allows it"})
-    def transition(self, request, principal, body, query, lab_id):
+    def transition(self, request, access, body, query, lab_id):
         return call(self.labs.transition, lab_id, action, body or {})
 
     return transition
@@ -63,20 +45,32 @@ def attachment(content: bytes, mimetype: str, filename: str) -> Response:
 class LabsRoutes:
     labs = RpcProxy("labs")
 
-    @api.route("POST", "/labs", summary="Create a lab (a draft)", tag="labs", roles=MANAGERS,
+    @api.route("POST", "/labs", summary="Create a lab (a draft)", tag="labs",
                body=schemas.LabCreate, response=schemas.Lab, status=201, responses={400: "Invalid, or unknown themes"})
-    def create_lab(self, request, principal, body, query):
+    def create_lab(self, request, access, body, query):
         return call(self.labs.create_lab, schemas.LabCreate().dump(body))
 
-    @api.route("GET", "/labs", summary="List the labs, with their seats left", tag="labs", roles=ANY_ROLE,
+    @api.route("GET", "/labs", summary="List the labs, with their seats left; "
+                                        "an Ambito's staff and participants, the published ones", tag="labs",
                query=LabsQuery, response=schemas.Lab(many=True))
-    def list_labs(self, request, principal, body, query):
-        return call(self.labs.list_labs, query.get("ats"), query.get("status"), query.get("theme"))
+    def list_labs(self, request, access, body, query):
+        labs = call(self.labs.list_labs, query.get("ats"), query.get("status"), query.get("theme"))
+        return access.catalogue(labs, self._enrolled(access))
 
     @api.route("GET", "/labs/{lab_id}", summary="One lab, with its enrolment count", tag="labs",
-               roles=ANY_ROLE, response=schemas.Lab, responses={404: "No such lab"})
-    def get_lab(self, request, principal, body, query, lab_id):
-        return call(self.labs.get_lab, lab_id)
+               response=schemas.Lab, responses={404: "No such lab (a draft, for who sees the published ones)"})
+    def get_lab(self, request, access, body, query, lab_id):
+        shown = access.catalogue([call(self.labs.get_lab, lab_id)], self._enrolled(access))
+        if not shown:
+            raise NotFound(f"no lab {lab_id}")
+        return shown[0]
+
+    def _enrolled(self, access) -> set[str]:
+        """The labs whose meeting links the caller's catalogue shows: those their person is confirmed in."""
+        person_id = access.catalogue_reader
+        if person_id is None:
+            return set()
+        return {e["lab_id"] for e in call(self.labs.person_labs, person_id) if e["status"] == "confirmed"}
 
     publish_lab = transition_route("publish", "Publish a draft lab: enrolment opens inside its window")
     close_lab = transition_route("close", "Close a lab's enrolment")
@@ -85,60 +79,55 @@ class LabsRoutes:
     cancel_lab = transition_route("cancel", "Cancel a lab and tell every participant", body=schemas.Cancellation)
 
     @api.route("POST", "/labs/{lab_id}/enrollments", summary="Enrol a person: 201 confirmed, 202 waitlisted",
-               tag="labs", roles=ENROLLERS, body=schemas.EnrolmentRequest, response=schemas.Enrolment, status=201,
+               tag="labs", body=schemas.EnrolmentRequest, response=schemas.Enrolment, status=201,
                responses={202: ("On the waiting list", schemas.Enrolment), 404: "No such lab", 409: "Already enrolled or waiting",
                           422: "Refused, with the reason: ineligible, closed or cancelled"})
-    def enrol(self, request, principal, body, query, lab_id):
-        person_id, ambito = acting_for(principal, body.get("person_id"))
+    def enrol(self, request, access, body, query, lab_id):
+        person_id, ambito = access.person(body.get("person_id"))
         outcome = call(self.labs.enrol, lab_id, {"person_id": person_id}, ambito)
         return json_response(outcome, 201 if outcome["status"] == "confirmed" else 202)
 
     @api.route("DELETE", "/labs/{lab_id}/enrollments/{person_id}",
                summary="Withdraw, or leave the waiting list; before the start, the first waiting takes the seat",
-               tag="labs", roles=ENROLLERS, responses={404: "Not enrolled nor waiting", 409: "The lab is over"})
-    def withdraw(self, request, principal, body, query, lab_id, person_id):
-        person_id, ambito = acting_for(principal, person_id)
+               tag="labs", responses={404: "Not enrolled nor waiting", 409: "The lab is over"})
+    def withdraw(self, request, access, body, query, lab_id, person_id):
+        person_id, ambito = access.person(person_id)
         return call(self.labs.withdraw, lab_id, person_id, ambito)
 
-    @api.route("GET", "/labs/{lab_id}/waitlist", summary="The waiting list; a participant sees their own place",
-               tag="labs", roles=ANY_ROLE, response=schemas.WaitlistEntry(many=True), responses={404: "No such lab"})
-    def waitlist(self, request, principal, body, query, lab_id):
-        entries = call(self.labs.waitlist, lab_id)
-        if principal.has_any(["staff", "ambito", "auditor"]):
-            return entries
-        return [e for e in entries if e["person_id"] == principal.sub]
+    @api.route("GET", "/labs/{lab_id}/waitlist",
+               summary="The waiting list; an Ambito's staff see their Ambito's people, a participant their own place",
+               tag="labs", response=schemas.WaitlistEntry(many=True), responses={404: "No such lab"})
+    def waitlist(self, request, access, body, query, lab_id):
+        return access.own(call(self.labs.waitlist, lab_id, access.ambito))
 
     @api.route("PUT", "/labs/{lab_id}/sessions/{session_id}/attendance",
                summary="Record a session's attendance in bulk; a record given again is a correction", tag="labs",
-               roles=MANAGERS, body=schemas.AttendanceSheet,
+               body=schemas.AttendanceSheet,
                responses={404: "No such lab or session", 409: "The lab is not running"})
-    def record_attendance(self, request, principal, body, query, lab_id, session_id):
+    def record_attendance(self, request, access, body, query, lab_id, session_id):
         return call(self.labs.record_attendance, lab_id, session_id, schemas.AttendanceSheet().dump(body))
 
     @api.route("GET", "/labs/{lab_id}/register.csv", summary="The attendance register, as CSV", tag="reports",
-               roles=READERS + ["ambito"], produces="text/csv", responses={404: "No such lab"})
-    def register_csv(self, request, principal, body, query, lab_id):
-        register = call(self.labs.register, lab_id, limited_to(principal))
+               produces="text/csv", responses={404: "No such lab"})
+    def register_csv(self, request, access, body, query, lab_id):
+        register = call(self.labs.register, lab_id, access.ambito)
         return attachment(register_csv(register["rows"]), "text/csv", f"registro-{lab_id}.csv")
 
     @api.route("GET", "/labs/{lab_id}/register.xlsx", summary="The attendance register, as an Excel workbook",
-               tag="reports", roles=READERS + ["ambito"],
+               tag="reports",
                produces="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                responses={404: "No such lab"})
-    def register_xlsx(self, request, principal, body, query, lab_id):
-        register = call(self.labs.register, lab_id, limited_to(principal))
+    def register_xlsx(self, request, access, body, query, lab_id):
+        register = call(self.labs.register, lab_id, access.ambito)
         return attachment(register_xlsx(register["rows"], register["title"]),
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                           f"registro-{lab_id}.xlsx")
 
     @api.route("GET", "/labs/{lab_id}/certificates/{person_id}.pdf",
-               summary="A participant's attestato di partecipazione", tag="labs", roles=ENROLLERS + ["auditor"],
+               summary="A participant's attestato di partecipazione", tag="labs",
                produces="application/pdf", responses={404: "No certificate: the lab is not completed by them"})
-    def certificate(self, request, principal, body, query, lab_id, person_id):
-        if principal.has_any(READERS):
-            ambito = None
-        else:
-            person_id, ambito = acting_for(principal, person_id)
+    def certificate(self, request, access, body, query, lab_id, person_id):
+        person_id, ambito = access.person(person_id)
         facts = call(self.labs.certificate, lab_id, person_id, ambito)
         pdf = render_certificate(
             person_name=facts["person_name"], lab_title=facts["lab_title"],
@@ -147,33 +136,35 @@ class LabsRoutes:
         )
         return attachment(pdf, "application/pdf", f"attestato-{facts['code']}.pdf")
 
-    @api.route("GET", "/certificates/{code}", summary="Verify a certificate by its code: anyone holding one may",
-               tag="labs", roles=PUBLIC, responses={404: "No certificate has this code"})
-    def verify_certificate(self, request, principal, body, query, code):
+    @api.route("GET", "/certificates/{code}",
+               summary="Verify a certificate by its code: anyone holding one may; it says whose, which lab, "
+                       "the days and the hours, and nothing else",
+               tag="labs", response=schemas.CertificateCheck, responses={404: "No certificate has this code"})
+    def verify_certificate(self, request, access, body, query, code):
         return call(self.labs.verify_certificate, code.strip().upper())
 
     @api.route("GET", "/programme/kpis", summary="The programme's KPIs, against 80 labs and 10 per ATS",
-               tag="reports", roles=READERS)
-    def kpis(self, request, principal, body, query):
+               tag="reports")
+    def kpis(self, request, access, body, query):
         return call(self.labs.kpis)
 
     @api.route("GET", "/programme/reports/ambiti",
                summary="Participants, hours and completions per Ambito; an Ambito's staff see their own",
-               tag="reports", roles=READERS + ["ambito"])
-    def report_by_ambito(self, request, principal, body, query):
-        return call(self.labs.report, "ambito_id", limited_to(principal))
+               tag="reports")
+    def report_by_ambito(self, request, access, body, query):
+        return call(self.labs.report, "ambito_id", access.ambito)
 
     @api.route("GET", "/programme/reports/ats", summary="Participants, hours and completions per ATS",
-               tag="reports", roles=READERS)
-    def report_by_ats(self, request, principal, body, query):
+               tag="reports")
+    def report_by_ats(self, request, access, body, query):
         return call(self.labs.report, "ats")
 
-    @api.route("GET", "/programme/themes", summary="The macro training sections", tag="labs", roles=ANY_ROLE,
+    @api.route("GET", "/programme/themes", summary="The macro training sections", tag="labs",
                response=schemas.Theme(many=True))
-    def list_themes(self, request, principal, body, query):
+    def list_themes(self, request, access, body, query):
         return call(self.labs.list_themes)
 
-    @api.route("POST", "/programme/themes", summary="Add a macro training section", tag="labs", roles=MANAGERS,
+    @api.route("POST", "/programme/themes", summary="Add a macro training section", tag="labs",
                body=schemas.ThemeCreate, response=schemas.Theme, status=201, responses={409: "The code is taken"})
-    def add_theme(self, request, principal, body, query):
+    def add_theme(self, request, access, body, query):
         return call(self.labs.add_theme, body)

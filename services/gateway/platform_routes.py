@@ -3,16 +3,16 @@
 import html
 
 from rebuilding.rpc import RpcProxy
-from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from rebuilding import config
 from rebuilding.errors import DomainError, NotFound
 from services.gateway import schemas
-from services.gateway.api import PUBLIC, api, call, error_response, json_response
+from services.gateway.api import api, call, error_response, json_response
+from services.gateway.authorisation import SUMMARY
+from services.gateway.web import http
 
 HEALTH_TIMEOUT = 3.0
-FEED_READERS = ["staff", "auditor", "subscriber"]
 
 
 class PlatformRoutes:
@@ -21,10 +21,11 @@ class PlatformRoutes:
     surveys = RpcProxy("surveys")
     toolkit = RpcProxy("toolkit")
 
-    @api.route("GET", "/health", summary="Health of the gateway and of each service, with relay lag",
-               tag="platform", roles=PUBLIC, response=schemas.Health,
+    @api.route("GET", "/health", summary="Health of the gateway and of each service, with relay lag; "
+                                          "without a staff or auditor token, only ok or degraded",
+               tag="platform", response=schemas.Health,
                responses={503: ("A service is down or degraded: the body says which, and why", schemas.Health)})
-    def health(self, request, principal, body, query):
+    def health(self, request, access, body, query):
         services = {}
         for name in config.SERVICES:
             try:
@@ -33,23 +34,24 @@ class PlatformRoutes:
                 services[name] = {"service": name, "status": "down", "message": error.message}
         healthy = all(s["status"] == "ok" for s in services.values())
         payload = {"status": "ok" if healthy else "degraded", "gateway": "ok", "services": services}
+        if access.scope == SUMMARY:
+            payload = {"status": payload["status"]}
         return json_response(payload, 200 if healthy else 503)
 
     @api.route("GET", "/events/{source}", summary="A service's events after a position, for subscribers to catch up",
-               tag="platform", roles=FEED_READERS, query=schemas.FeedQuery, response=schemas.FeedPage,
+               tag="platform", query=schemas.FeedQuery, response=schemas.FeedPage,
                responses={404: "No such service"})
-    def feed(self, request, principal, body, query, source):
+    def feed(self, request, access, body, query, source):
         if source not in config.SERVICES:
             raise NotFound(f"no service {source}; the services are {', '.join(config.SERVICES)}")
         return call(getattr(self, source).events, after=query["after"], limit=query["limit"])
 
-    @api.route("GET", "/openapi.json", summary="This API, as an OpenAPI 3 document", tag="platform", roles=PUBLIC)
-    def openapi(self, request, principal, body, query):
+    @api.route("GET", "/openapi.json", summary="This API, as an OpenAPI 3 document", tag="platform")
+    def openapi(self, request, access, body, query):
         return api.spec()
 
-    @api.route("GET", "/docs", summary="This API, as a page to read", tag="platform", roles=PUBLIC,
-               produces="text/html")
-    def docs(self, request, principal, body, query):
+    @api.route("GET", "/docs", summary="This API, as a page to read", tag="platform", produces="text/html")
+    def docs(self, request, access, body, query):
         return html_page(api.spec())
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
@@ -63,7 +65,7 @@ def html_page(spec: dict) -> Response:
         for method, op in operations.items():
             rows.append(
                 f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                f"<td>{html.escape(op.get('summary', ''))}</td><td>{html.escape(op.get('description', 'public'))}</td></tr>"
+                f"<td>{html.escape(op.get('summary', ''))}</td><td>{html.escape(op['description'].partition(': ')[2])}</td></tr>"
             )
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{html.escape(spec['info']['title'])} API</title>

@@ -1,9 +1,12 @@
 """The gateway: one HTTP+JSON API composed over RPC from the services' read models."""
 
+from services.gateway.auth_routes import AuthRoutes
 from services.gateway.labs_routes import LabsRoutes
 from services.gateway.platform_routes import PlatformRoutes
 from services.gateway.registry_routes import RegistryRoutes
+from services.gateway.revocations import Revocations
 
 
-class GatewayService(RegistryRoutes, LabsRoutes, PlatformRoutes):
+class GatewayService(RegistryRoutes, LabsRoutes, PlatformRoutes, AuthRoutes):
     name = "gateway"
+    revocations = Revocations()

@@ -157,9 +157,14 @@ class LabsApplication(ServiceApplication):
         if for_ambito is not None and (person is None or person["ambito_id"] != for_ambito):
             raise Forbidden(f"{person_id} is not a person of Ambito {for_ambito}")
 
-    def waitlist(self, lab_id: str) -> list[dict]:
+    def waitlist(self, lab_id: str, for_ambito: str | None = None) -> list[dict]:
+        """The waiting list, each with their place in it; ``for_ambito``: only that Ambito's people."""
         self.get_lab(lab_id)
-        return self.participation.waitlist(aggregate_id(lab_id, "lab"))
+        return self.participation.waitlist(aggregate_id(lab_id, "lab"), for_ambito)
+
+    def person_labs(self, person_id: str) -> list[dict]:
+        """The labs a person is enrolled in or waiting for, with the status of their enrolment."""
+        return self.participation.of_person(person_id)
 
     # attendance and certificates
 
@@ -178,18 +183,24 @@ class LabsApplication(ServiceApplication):
         completion = lab.completions.get(person_id)
         if completion is None or person is None:
             raise NotFound(f"{person_id} has no certificate for this lab")
-        attended = sorted({lab.sessions()[s]["date"] for s, records in lab.attendance.items()
-                           if records.get(person_id, {}).get("status") in ("present", "late")})
-        return {"person_name": person["name"], "lab_title": lab.title, "ats": lab.ats, "dates": attended,
-                "hours": completion["hours"], "code": completion["certificate_code"]}
+        return {"person_name": person["name"], "lab_title": lab.title, "ats": lab.ats,
+                "dates": self._dates_attended(lab, person_id), "hours": completion["hours"],
+                "code": completion["certificate_code"]}
+
+    @staticmethod
+    def _dates_attended(lab: Lab, person_id: str) -> list[str]:
+        return sorted({lab.sessions()[s]["date"] for s, records in lab.attendance.items()
+                       if records.get(person_id, {}).get("status") in ("present", "late")})
 
     def verify_certificate(self, code: str) -> dict:
+        """What a certificate's holder shows to anyone: whose, which lab, when, how many hours; no ids."""
         certificate = self.participation.certificate(code)
         if certificate is None:
             raise NotFound(f"no certificate {code}")
-        lab, person = self.catalogue.find(certificate["lab_id"]), self.facts.person(certificate["person_id"])
-        return {**certificate, "valid": True, "lab_title": lab["title"] if lab else None,
-                "person_name": person["name"] if person else None}
+        lab = self.repository.get(aggregate_id(certificate["lab_id"], "lab"))
+        person = self.facts.person(certificate["person_id"])
+        return {"valid": True, "person_name": person["name"] if person else None, "lab_title": lab.title,
+                "dates": self._dates_attended(lab, certificate["person_id"]), "hours": certificate["hours"]}
 
     # reports
 

@@ -172,11 +172,21 @@ class Participation(Projection):
                 (c["certificate_code"], event["subject"], c["person_id"], c["hours"]),
             )
 
-    def waitlist(self, lab_id) -> list[dict]:
+    def waitlist(self, lab_id, ambito_id: str | None = None) -> list[dict]:
+        """Who waits, with their place among all who wait; ``ambito_id``: only the people of that Ambito."""
         return self.query(
-            "SELECT person_id, row_number() OVER (ORDER BY since) AS position FROM {schema}.enrolments"
-            " WHERE lab_id = %s AND status = 'waitlisted' ORDER BY since",
-            [lab_id],
+            "SELECT person_id, position FROM (SELECT person_id, ambito_id,"
+            " row_number() OVER (ORDER BY since) AS position FROM {schema}.enrolments"
+            " WHERE lab_id = %s AND status = 'waitlisted') waiting"
+            " WHERE %s::text IS NULL OR ambito_id = %s ORDER BY position",
+            [lab_id, ambito_id, ambito_id],
+        )
+
+    def of_person(self, person_id: str) -> list[dict]:
+        return self.query(
+            "SELECT lab_id::text, status FROM {schema}.enrolments"
+            " WHERE person_id = %s AND status IN ('confirmed', 'waitlisted') ORDER BY since",
+            [person_id],
         )
 
     def certificate(self, code: str) -> dict | None:

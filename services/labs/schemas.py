@@ -121,3 +121,13 @@ class Enrolment(Schema):
 class WaitlistEntry(Schema):
     person_id = fields.String()
     position = fields.Integer()
+
+
+class CertificateCheck(Schema):
+    """What the public check of a certificate says: no ids, nothing more than the certificate shows."""
+
+    valid = fields.Boolean(required=True)
+    person_name = fields.String(allow_none=True)
+    lab_title = fields.String()
+    dates = fields.List(fields.String(), metadata={"description": "the days attended, ISO 8601"})
+    hours = fields.Float()

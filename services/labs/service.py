@@ -52,8 +52,13 @@ class LabsService(ServiceBase):
         return self.app.withdraw(lab_id, person_id, for_ambito)
 
     @rpc
-    def waitlist(self, lab_id):
-        return self.app.waitlist(lab_id)
+    def waitlist(self, lab_id, for_ambito=None):
+        return self.app.waitlist(lab_id, for_ambito)
+
+    @rpc
+    def person_labs(self, person_id):
+        """The labs a person is enrolled in (confirmed) or waiting for (waitlisted): lab_id and status."""
+        return self.app.person_labs(person_id)
 
     @rpc
     @accepts(payload=schemas.AttendanceSheet)

@@ -6,23 +6,27 @@ from uuid import UUID, uuid4
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from rebuilding import auth
 from rebuilding.errors import Conflict, Forbidden, NotFound, Refused
 from rebuilding.eventstore import ServiceApplication, aggregate_id
 from rebuilding.views import catch_up, chunks
 from services.registry import mapping
 from services.registry.domain import (
-    Ambito, Comune, EmailClaim, Person, comune_id, email_claim_id, imported_ambito_id,
-    require_ats_match, ufficio_di_piano_name,
+    Ambito, Comune, EmailClaim, Person, TokenRevocation, comune_id, email_claim_id, imported_ambito_id,
+    require_ats_match, token_revocation_id, ufficio_di_piano_name,
 )
-from services.registry.projections import Directory
+from services.registry.projections import Directory, Revocations
 from services.registry.territory import ATS_NAMES, ISTAT_CREDIT, SUB_PROVINCIAL_EXCEPTIONS, ats_provinces, read_istat
 
 SAVE_BATCH = 1000
+REVOCATION_MEMORY = auth.MAX_TTL_SECONDS + 3600
+"""A revoked token is listed for as long as it could live, and an hour to spare for clocks:
+it was minted before it was revoked, and no token lives longer than ``auth.MAX_TTL_SECONDS``."""
 
 
 class RegistryApplication(ServiceApplication):
     name = "registry"
-    projection_classes = (Directory,)
+    projection_classes = (Directory, Revocations)
 
     # Loading aggregates
 
@@ -347,18 +351,53 @@ class RegistryApplication(ServiceApplication):
         self.change(id_, command)
         return self.get_person(person_id)
 
-    def get_person(self, person_id: str, as_of: datetime | None = None) -> dict:
-        """A person as their events tell, up to ``as_of`` if given."""
+    def get_person(self, person_id: str, as_of: datetime | None = None, within_ambito: str | None = None) -> dict:
+        """A person as their events tell, up to ``as_of`` if given.
+
+        ``within_ambito`` is the Ambito of a caller who may see only its own people: a person
+        whose organisation is not in it today is ``Forbidden``, whatever ``as_of`` says.
+        """
         id_ = aggregate_id(person_id, "person")
+        events = list(self.events.get(id_))
+        if not all(isinstance(e, (Person.Registered, Person.RoleChanged, Person.OrganisationChanged)) for e in events):
+            raise NotFound(f"no person {person_id}")
+        if within_ambito is not None and events:
+            organisation = [e.organisation for e in events if hasattr(e, "organisation")][-1]
+            if self._ambito_now(organisation) != within_ambito:
+                raise Forbidden(f"{person_id} is not a person of Ambito {within_ambito}")
         person, history = {}, []
-        for event in self.events.get(id_):
+        for event in events:
             if as_of is not None and event.timestamp > as_of:
                 break
-            if not isinstance(event, (Person.Registered, Person.RoleChanged, Person.OrganisationChanged)):
-                raise NotFound(f"no person {person_id}")
             changes = {k: getattr(event, k) for k in ("name", "email", "role", "organisation") if hasattr(event, k)}
             person.update(changes)
             history.append({"at": event.timestamp.isoformat(), **changes})
         if not person:
             raise NotFound(f"no person {person_id}" + (f" as of {as_of.isoformat()}" if as_of else ""))
         return {"id": str(id_), **person, "history": history} | ({"as_of": as_of.isoformat()} if as_of else {})
+
+    # Bearer tokens revoked before they expire
+
+    @property
+    def revocations(self) -> Revocations:
+        return self.projection(Revocations)
+
+    def revoke_token(self, jti: str, reason: str, revoked_by: str) -> dict:
+        """Record that the token ``jti`` is refused from now on; a token is revoked once."""
+        def revoke():
+            if token_revocation_id(jti) in self.repository:
+                raise Conflict(f"the token {jti} is revoked already", {"jti": ["already revoked"]})
+            revocation = TokenRevocation(jti=jti, reason=reason, revoked_by=revoked_by)
+            return [revocation], revocation.modified_on.isoformat()
+
+        revoked_at = self.decide(revoke)
+        return {"jti": jti, "reason": reason, "revoked_by": revoked_by, "revoked_at": revoked_at}
+
+    def revoked_tokens(self) -> list[str]:
+        """The ids of the revoked tokens that could still be alive, with every revocation so far applied."""
+        while catch_up(self, self.revocations):
+            pass
+        return self.revocations.revoked_since(REVOCATION_MEMORY)
+
+    def token_revocations(self) -> list[dict]:
+        return [{**r, "revoked_at": r["revoked_at"].isoformat()} for r in self.revocations.all()]

@@ -255,3 +255,22 @@ class EmailClaim(Aggregate):
     @event("Claimed")
     def __init__(self, email: str, person_id: str):
         self.person_id = person_id
+
+
+def token_revocation_id(jti: str) -> UUID:
+    return uuid5(_NAMESPACE, f"token/{jti}")
+
+
+class TokenRevocation(Aggregate):
+    """A bearer token refused before it expires, named by its ``jti``: its id derives from it,
+    so a token is revoked once however many instances are asked at once."""
+
+    @staticmethod
+    def create_id(jti: str) -> UUID:
+        return token_revocation_id(jti)
+
+    @event("Revoked")
+    def __init__(self, jti: str, reason: str, revoked_by: str):
+        self.jti = jti
+        self.reason = reason
+        self.revoked_by = revoked_by

@@ -1,4 +1,5 @@
-"""The registry's read model: the directory of Ambiti and Comuni, and the history of membership.
+"""The registry's read models: the directory of Ambiti and Comuni, with the history of membership,
+and the bearer tokens revoked before they expire.
 
 People are read from their own events (see ``RegistryApplication.get_person``).
 """
@@ -178,6 +179,34 @@ class Directory(Projection):
             total = self.query(f"SELECT count(*) AS n FROM {{schema}}.directory_comuni c WHERE {where}", params)[0]["n"]
         return {"items": [{k: v for k, v in row.items() if k != "total"} for row in rows],
                 "total": total, "page": page, "per_page": per_page}
+
+
+class Revocations(Projection):
+    """The bearer tokens revoked, by their ``jti``: the gateway refuses them (``services/gateway/revocations.py``)."""
+
+    name = "revocations"
+    source = "registry"
+    tables = (
+        "CREATE TABLE IF NOT EXISTS {schema}.token_revocations ("
+        " jti text PRIMARY KEY, reason text NOT NULL, revoked_by text NOT NULL, revoked_at timestamptz NOT NULL)",
+    )
+
+    def on_token_revocation_revoked(self, cursor, event):
+        data = event["data"]
+        self.execute(
+            cursor, "INSERT INTO {schema}.token_revocations VALUES (%s, %s, %s, %s) ON CONFLICT (jti) DO NOTHING",
+            (data["jti"], data["reason"], data["revoked_by"], event["time"]),
+        )
+
+    def revoked_since(self, seconds: float) -> list[str]:
+        """The ids of the tokens revoked in the last ``seconds``."""
+        rows = self.query("SELECT jti FROM {schema}.token_revocations"
+                          " WHERE revoked_at > now() - make_interval(secs => %s) ORDER BY jti", [seconds])
+        return [row["jti"] for row in rows]
+
+    def all(self) -> list[dict]:
+        return self.query("SELECT jti, reason, revoked_by, revoked_at FROM {schema}.token_revocations"
+                          " ORDER BY revoked_at DESC, jti")
 
 
 def search_key(text: str) -> str:

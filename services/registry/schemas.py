@@ -234,3 +234,18 @@ class ImportReport(Schema):
     applied = fields.Integer()
     events = fields.Integer(metadata={"description": "events recorded: 0 when the file changes nothing"})
     rejected = fields.List(fields.Dict(), metadata={"description": "line, istat_code, reason, message"})
+
+
+class TokenRevocationCreate(Schema):
+    jti = Text(required=True, min_length=1, max_length=200,
+               metadata={"description": "the token's id (its jti claim)"})
+    reason = Text(required=True, min_length=3, max_length=1000,
+                  metadata={"description": "why, for the record; no personal data: "
+                                            "subscribers read the registry's events"})
+
+
+class TokenRevocation(Schema):
+    jti = fields.String()
+    reason = fields.String()
+    revoked_by = fields.String(metadata={"description": "the sub of the staff member who revoked it"})
+    revoked_at = fields.String()

@@ -89,8 +89,9 @@ class RegistryService(ServiceBase):
 
     @rpc
     @accepts(query=schemas.PersonQuery)
-    def get_person(self, person_id, query=None):
-        return self.app.get_person(person_id, query["as_of"])
+    def get_person(self, person_id, query=None, within_ambito=None):
+        """A person; ``within_ambito``: only if they are a person of that Ambito (Forbidden otherwise)."""
+        return self.app.get_person(person_id, query["as_of"], within_ambito)
 
     @rpc
     @accepts(payload=schemas.PersonChange)
@@ -102,6 +103,22 @@ class RegistryService(ServiceBase):
     @rpc
     def import_mapping(self, text):
         return self.app.import_mapping(text)
+
+    @rpc
+    @accepts(payload=schemas.TokenRevocationCreate)
+    def revoke_token(self, payload, revoked_by):
+        """Refuse the bearer token ``payload.jti`` from now on; ``revoked_by`` is who asked."""
+        return self.app.revoke_token(payload["jti"], payload["reason"], revoked_by)
+
+    @rpc
+    def revoked_tokens(self):
+        """The ids (jti) of the revoked tokens that may not yet have expired: the gateway refuses them."""
+        return self.app.revoked_tokens()
+
+    @rpc
+    def token_revocations(self):
+        """Every revocation, the latest first: jti, reason, revoked_by, revoked_at."""
+        return self.app.token_revocations()
 
 
 def _organisation(data: dict) -> dict:

@@ -19,6 +19,11 @@ PLATFORM = {name: spec for name, spec in CONTAINERS.items() if name not in INFRA
 NAMEKO_TARGET = re.compile(r"^[\w.]+:\w+$")
 
 
+def interpolated(value: str) -> str:
+    """``value`` with each ``${VARIABLE…}`` replaced, as compose does, by a value without URL syntax."""
+    return re.sub(r"\$\{[^}]*\}", "value", value)
+
+
 def relays() -> dict[str, list[str]]:
     return {name: spec["command"][1:] for name, spec in PLATFORM.items() if spec["command"][0] == "relay"}
 
@@ -39,8 +44,8 @@ def test_each_relay_container_relays_the_service_it_is_named_after():
 @pytest.mark.parametrize("name", sorted(PLATFORM))
 def test_platform_container_reaches_postgres_and_rabbitmq_by_their_compose_hostnames(name):
     environment = PLATFORM[name]["environment"]
-    assert urlsplit(environment["REBUILDING_DATABASE_URL"]).hostname == "postgres"
-    assert urlsplit(environment["REBUILDING_AMQP_URI"]).hostname == "rabbitmq"
+    assert urlsplit(interpolated(environment["REBUILDING_DATABASE_URL"])).hostname == "postgres"
+    assert urlsplit(interpolated(environment["REBUILDING_AMQP_URI"])).hostname == "rabbitmq"
 
 
 @pytest.mark.parametrize("name", sorted(PLATFORM))
@@ -61,10 +66,29 @@ def test_the_signing_key_must_come_from_the_host(name):
     assert PLATFORM[name]["environment"]["REBUILDING_JWT_SECRET"].startswith("${REBUILDING_JWT_SECRET:?")
 
 
-def test_gateway_listens_on_all_interfaces_and_publishes_port_8000():
+def test_gateway_listens_in_its_container_and_is_published_on_the_hosts_loopback_unless_told_otherwise():
     gateway = CONTAINERS["gateway"]
     assert gateway["environment"]["REBUILDING_GATEWAY_ADDRESS"] == "0.0.0.0:8000"
-    assert "8000:8000" in [str(port) for port in gateway["ports"]]
+    assert [str(port) for port in gateway["ports"]] == ["${REBUILDING_PUBLISH_ADDRESS:-127.0.0.1}:8000:8000"]
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "REBUILDING_PUBLISH_ADDRESS=0.0.0.0" in text and "plain HTTP" in text  # saying so, where it is changed
+
+
+def test_no_password_or_key_falls_back_to_a_default():
+    text = (ROOT / "docker-compose.yml").read_text()
+    secrets = re.findall(r"\$\{(\w*(?:PASSWORD|SECRET|PASS)\w*)(:?[-?=+]?)", text)
+    assert {name for name, _ in secrets} == {"POSTGRES_PASSWORD", "RABBITMQ_PASSWORD", "REBUILDING_JWT_SECRET"}
+    assert {operator for _, operator in secrets} == {":?"}, secrets  # required: compose refuses to start without
+    assert "guest" not in text
+
+
+def test_every_platform_container_reaches_the_brokers_with_the_required_passwords():
+    for name, spec in PLATFORM.items():
+        environment = spec["environment"]
+        assert "${POSTGRES_PASSWORD:?" in environment["REBUILDING_DATABASE_URL"], name
+        assert "${RABBITMQ_PASSWORD:?" in environment["REBUILDING_AMQP_URI"], name
+    assert CONTAINERS["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert CONTAINERS["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"].startswith("${RABBITMQ_PASSWORD:?")
 
 
 def test_the_registry_reads_the_reference_data_its_image_carries():

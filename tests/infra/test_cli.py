@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,22 +14,40 @@ from tests.infra.sample import Counter, CounterApplication, CounterTotals, Follo
 
 pytestmark = pytest.mark.integration
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 def rebuilding(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rebuilding.cli", *args], capture_output=True, text=True, timeout=120)
 
 
-def test_the_token_command_prints_the_token_alone_and_it_verifies():
+def test_the_token_command_prints_the_token_alone_and_its_id_on_stderr():
     result = rebuilding("token", "--role", "ambito", "--sub", "anna", "--ambito", "a-7")
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
     assert result.stdout == token + "\n"
-    assert auth.verify(f"Bearer {token}") == auth.Principal("anna", frozenset({"ambito"}), "a-7")
+    principal = auth.verify(f"Bearer {token}")
+    assert principal == auth.Principal("anna", frozenset({"ambito"}), "a-7", principal.jti)
+    assert f"jti {principal.jti}" in result.stderr
 
 
 def test_the_token_command_refuses_an_unknown_role_with_a_message():
     result = rebuilding("token", "--role", "root", "--sub", "x")
     assert result.returncode != 0 and "roles must be among" in result.stderr and result.stdout == ""
+
+
+@pytest.mark.parametrize("ttl", ["0", "-5", str(100 * 365 * 24 * 3600)])
+def test_the_token_command_refuses_a_lifetime_of_nothing_or_of_more_than_a_week(ttl):
+    result = rebuilding("token", "--role", "staff", "--sub", "x", "--ttl", ttl)
+    assert result.returncode != 0 and "a token lives from 1 to 604800 seconds" in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_roles_command_prints_the_table_of_roles_that_docs_operating_md_holds():
+    result = rebuilding("roles")
+    assert result.returncode == 0, result.stderr
+    assert "| `GET /registry/people/{person_id}` | any | own Ambito | own person | any |" in result.stdout
+    assert result.stdout in (ROOT / "docs" / "operating.md").read_text()
 
 
 @pytest.fixture

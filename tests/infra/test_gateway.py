@@ -1,14 +1,18 @@
 """The gateway's own behaviour: tokens, errors as JSON, health, and the API description."""
 
 import inspect
+import io
 import re
 
 import pytest
 import requests
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.web.handlers import HttpRequestHandler
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from rebuilding import auth
+from services.gateway.api import MAX_JSON_BYTES, Api, TooLarge
 from services.gateway.service import GatewayService
 from services.registry.application import RegistryApplication
 from services.labs.service import LabsService
@@ -61,8 +65,8 @@ def test_an_unknown_route_answers_404_in_json(gateway):
     assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
-def test_health_names_the_service_that_is_down_and_reports_relay_lag(gateway):
-    response = requests.get(f"{gateway}/health", timeout=30)
+def test_health_names_the_service_that_is_down_and_reports_relay_lag_to_staff(gateway):
+    response = requests.get(f"{gateway}/health", headers=bearer("staff"), timeout=30)
     assert response.status_code == 503
     health = response.json()
     assert health["status"] == "degraded" and health["gateway"] == "ok"
@@ -168,3 +172,72 @@ def test_a_subscriber_reads_a_services_event_feed_page_by_page_and_nothing_else(
     assert requests.get(f"{gateway}/events/regi%00stry", headers=subscriber).status_code == 400
     assert requests.get(f"{gateway}/events/registry", headers=bearer("participant")).status_code == 403
     assert requests.get(f"{gateway}/labs", headers=subscriber).status_code == 403
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-jwt"}, bearer("participant"),
+                                     bearer("ambito", ambito="a-1"), bearer("subscriber")],
+                         ids=["no token", "a bad token", "participant", "ambito", "subscriber"])
+def test_health_tells_anyone_but_staff_and_auditors_only_ok_or_degraded(gateway, headers):
+    response = requests.get(f"{gateway}/health", headers=headers, timeout=30)
+    assert response.status_code == 503  # toolkit is down: the status code says so to anyone
+    assert response.json() == {"status": "degraded"}
+    detail = requests.get(f"{gateway}/health", headers=bearer("auditor"), timeout=30)
+    assert detail.status_code == 503 and set(detail.json()) == {"status", "gateway", "services"}
+
+
+def test_every_answer_says_nosniff_and_personal_data_says_no_store(gateway):
+    staff = bearer("staff")
+    answers = [requests.get(f"{gateway}/health"), requests.get(f"{gateway}/docs"),
+               requests.get(f"{gateway}/labs"), requests.get(f"{gateway}/labs", headers=staff),
+               requests.get(f"{gateway}/no/such/thing", headers=staff), requests.get(f"{gateway}/"),
+               requests.options(f"{gateway}/labs"), requests.request("TRACE", f"{gateway}/labs"),
+               requests.post(f"{gateway}/registry/ambiti", data="{nope", headers=staff),
+               requests.get(f"{gateway}/registry/people/3f1e6a39-0000-4000-8000-000000000000", headers=staff),
+               requests.get(f"{gateway}/programme/reports/ats", headers=staff)]
+    for answer in answers:
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", (answer.request.method, answer.url)
+    for personal in answers[-2:]:
+        assert personal.headers["Cache-Control"] == "no-store", personal.url
+    assert "no-store" not in answers[3].headers.get("Cache-Control", "")  # the catalogue may be kept
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "TRACE", "PROPFIND"])
+def test_a_method_no_route_takes_is_answered_in_json_with_the_methods_that_are(gateway, method):
+    response = requests.request(method, f"{gateway}/labs/some-lab/enrollments", headers=bearer("staff"))
+    assert response.status_code == 405 and response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"] == "method_not_allowed" and "<html" not in response.text.lower()
+    assert response.headers["Allow"] == "POST"
+    nowhere = requests.request(method, f"{gateway}/no/such/thing")
+    assert nowhere.status_code == 404 and nowhere.json()["error"] == "not_found"
+
+
+def test_a_json_body_larger_than_the_limit_is_refused_with_413_unread(gateway):
+    large = b'{"name": "' + b"x" * 2_000_000 + b'", "ats": "pavia"}'
+    response = requests.post(f"{gateway}/registry/ambiti", data=large, headers=bearer("staff"))
+    assert response.status_code == 413
+    assert response.json()["error"] == "too_large" and "details" in response.json()
+    just_under = requests.post(f"{gateway}/registry/ambiti", data=b" " * (MAX_JSON_BYTES - 2) + b"{}",
+                               headers=bearer("staff"))
+    assert just_under.status_code == 400  # read and parsed: {} lacks the fields
+    chunked = requests.post(f"{gateway}/registry/ambiti", data=iter([b'{"name": "Ambito DEMO", ', b'"ats": "pavia"}']),
+                            headers=bearer("staff"))
+    assert chunked.status_code == 411 and chunked.json()["error"] == "length_required"
+
+
+def test_the_json_body_is_not_read_when_its_length_is_over_the_limit():
+    class Unreadable(io.RawIOBase):
+        def readinto(self, buffer):
+            raise AssertionError("the body was read")
+
+    environ = EnvironBuilder(method="POST").get_environ()
+    environ.update({"CONTENT_LENGTH": str(MAX_JSON_BYTES + 1), "wsgi.input": Unreadable()})
+    with pytest.raises(TooLarge):
+        Api._json_body(Request(environ))
+
+
+def test_every_operation_with_a_json_body_documents_411_and_413(gateway):
+    spec = requests.get(f"{gateway}/openapi.json").json()
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            body = operation.get("requestBody", {}).get("content", {})
+            assert ({"411", "413"} <= set(operation["responses"])) == ("application/json" in body), (method, path)

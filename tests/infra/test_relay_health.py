@@ -3,10 +3,16 @@
 import pytest
 import requests
 
+from rebuilding import auth
 from tests.conftest import free_port
 from tests.support import RelayProcess, eventually
 
 pytestmark = pytest.mark.integration
+
+
+def staff() -> dict:
+    """The headers of staff, who see /health's detail."""
+    return {"Authorization": "Bearer " + auth.mint("operator", ["staff"])}
 
 
 @pytest.fixture
@@ -91,7 +97,7 @@ def test_health_is_degraded_for_the_relay_while_none_runs_and_recovers_when_one_
     app.start_counters(["unpublished"])
 
     def surveys_degraded():
-        response = requests.get(f"{platform}/health", timeout=30)
+        response = requests.get(f"{platform}/health", headers=staff(), timeout=30)
         surveys = response.json()["services"]["surveys"]
         assert response.status_code == 503 and surveys["status"] == "degraded", surveys
         return response.json()
@@ -105,7 +111,7 @@ def test_health_is_degraded_for_the_relay_while_none_runs_and_recovers_when_one_
     relay = RelayProcess("surveys").start()
     try:
         def surveys_ok():
-            surveys = requests.get(f"{platform}/health", timeout=30).json()["services"]["surveys"]
+            surveys = requests.get(f"{platform}/health", headers=staff(), timeout=30).json()["services"]["surveys"]
             assert surveys["status"] == "ok" and surveys["relay"]["alive"], surveys
             return surveys
 

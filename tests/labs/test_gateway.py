@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 from services.gateway.service import GatewayService
 from services.labs.registers import REGISTER_COLUMNS
 from services.labs.service import LabsService
+from services.registry.service import RegistryService
 from tests.labs.builders import SESSIONS
 from tests.labs.conftest import learn
 from tests.support import Gateway, eventually
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def gateway(runner_factory, nameko_config):
-    runner_factory(nameko_config, LabsService, GatewayService).start()
+    runner_factory(nameko_config, RegistryService, LabsService, GatewayService).start()  # the registry: revoked tokens
     return f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
 
 
@@ -81,6 +82,7 @@ def test_a_lab_from_publication_to_certificates_through_the_gateway(cast):
 
     certificate = eventually(lambda: _verified(staff, cast["as"](p2), lab_id, p2))
     assert certificate["valid"] and certificate["hours"] == 8.0 and certificate["person_name"].startswith("Persona DEMO")
+    assert certificate["dates"] == ["2026-04-01", "2026-04-08"] and certificate["lab_title"].startswith("DEMO")
 
 
 def _verified(staff, participant, lab_id, person_id):

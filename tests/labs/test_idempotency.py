@@ -25,6 +25,7 @@ from services.gateway.service import GatewayService
 from services.labs.application import LabsApplication
 from services.labs.domain import Lab
 from services.labs.service import LabsService
+from services.registry.service import RegistryService
 from tests.labs.builders import SESSIONS, lab_fields
 from tests.labs.conftest import learn, settle
 from tests.labs.test_enrolment import new_lab
@@ -37,6 +38,7 @@ TITLE = "DEMO – Laboratorio idempotente"
 
 @pytest.fixture
 def staff(start, nameko_config):
+    start(RegistryService)  # which keeps the revoked tokens the gateway checks
     start(GatewayService)
     return Gateway.as_role(f"http://{nameko_config['WEB_SERVER_ADDRESS']}", "staff")
 

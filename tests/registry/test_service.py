@@ -330,6 +330,37 @@ def test_an_ambitos_staff_change_only_their_own_ambitos_people(registry, unique)
     assert registry.get_person(ours["id"])["organisation"]["ambito_id"] == own
 
 
+def test_an_ambitos_staff_read_only_their_own_ambitos_people(registry, unique):
+    own, other = ambito(registry, unique, label="A"), ambito(registry, unique, label="B")
+    ours = registry.register_person(person(unique, kind="ufficio_di_piano", ambito_id=own))
+    theirs = registry.register_person(person(f"{unique}b", kind="comune", comune_istat="016032"))
+    everyone = {}
+    assert registry.get_person(ours["id"], everyone, own)["id"] == ours["id"]
+    assert registry.get_person(ours["id"], {"as_of": "2999-01-01"}, own)["id"] == ours["id"]
+    with pytest.raises(Forbidden):
+        registry.get_person(ours["id"], everyone, other)
+    with pytest.raises(Forbidden):  # a Comune's person belongs to the Comune's Ambito, once it has one
+        registry.get_person(theirs["id"], everyone, other)
+    registry.assign_comuni(other, {"istat_codes": ["016032"]})
+    assert registry.get_person(theirs["id"], everyone, other)["id"] == theirs["id"]
+    assert registry.get_person(theirs["id"], everyone)["email"] == theirs["email"]  # no Ambito: staff, auditors
+    with pytest.raises(NotFound):
+        registry.get_person("3f1e6a39-0000-4000-8000-000000000000", everyone, own)
+
+
+def test_a_token_is_revoked_once_and_listed_while_it_could_be_alive(registry, unique):
+    revoked = registry.revoke_token({"jti": f"jti-{unique}", "reason": "laptop lost"}, "staff-member")
+    assert (revoked["jti"], revoked["revoked_by"]) == (f"jti-{unique}", "staff-member")
+    assert f"jti-{unique}" in registry.revoked_tokens()
+    with pytest.raises(Conflict):
+        registry.revoke_token({"jti": f"jti-{unique}", "reason": "again"}, "staff-member")
+    with pytest.raises(Invalid):
+        registry.revoke_token({"jti": "", "reason": "no id"}, "staff-member")
+    listed = [r for r in registry.token_revocations() if r["jti"] == f"jti-{unique}"]
+    assert listed == [{**revoked, "revoked_at": listed[0]["revoked_at"]}]
+    assert listed[0]["reason"] == "laptop lost"
+
+
 def test_every_event_others_consume_matches_its_published_contract(registry, unique):
     absorbed, survivor = ambito(registry, unique, capofila="016025", label="A"), ambito(registry, unique, label="B")
     registry.assign_comuni(survivor, {"istat_codes": ["016026", "016027"]})
@@ -342,6 +373,7 @@ def test_every_event_others_consume_matches_its_published_contract(registry, uni
     someone = registry.register_person(person(unique, kind="comune", comune_istat="016027"))
     registry.change_person(someone["id"], {"role": "responsabile_servizi_sociali",
                                            "organisation": {"kind": "comune", "comune_istat": "016028"}})
+    registry.revoke_token({"jti": f"contract-{unique}", "reason": "a test of the contract"}, "tester")
 
     seen = set()
     for envelope in registry.app.envelopes():
