@@ -1,5 +1,6 @@
 """Helpers for the integration and end-to-end tests."""
 
+import json
 import os
 import signal
 import subprocess
@@ -99,6 +100,16 @@ class RelayProcess:
     def stop(self):
         if self.process and self.process.poll() is None:
             self.kill(signal.SIGTERM)
+
+
+def drain(channel, queue) -> list[dict]:
+    """Every envelope waiting in ``queue``, taken off it."""
+    envelopes = []
+    while True:
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        if method is None:
+            return envelopes
+        envelopes.append(json.loads(body))
 
 
 @contextmanager

@@ -1,6 +1,5 @@
 """The relay publishes every event, in order per aggregate, and survives a kill -9."""
 
-import json
 import signal
 import time
 from collections import defaultdict
@@ -9,7 +8,7 @@ import pytest
 
 from rebuilding.relay import Relay
 from tests.infra.sample import Counter
-from tests.support import RelayProcess, eventually, outside_queue
+from tests.support import drain, RelayProcess, eventually, outside_queue
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +26,6 @@ def save_counters(app, counters: int, increments: int) -> set[str]:
             counter.increment()
     app.save(*aggregates)
     return {str(c.id) for c in aggregates}
-
-
-def drain(channel, queue) -> list[dict]:
-    envelopes = []
-    while True:
-        method, _, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            return envelopes
-        envelopes.append(json.loads(body))
 
 
 def test_killing_the_relay_mid_stream_loses_no_event_and_keeps_each_aggregates_order(app, subscriber):

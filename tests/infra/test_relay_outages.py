@@ -4,7 +4,6 @@ Outages are made for real: PostgreSQL sessions are ended with pg_terminate_backe
 RabbitMQ connections with rabbitmqctl close_connection.
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,7 +13,7 @@ from collections import defaultdict
 import pytest
 
 from tests.infra.sample import Counter
-from tests.support import RelayProcess, eventually, outside_queue, terminate_backends
+from tests.support import drain, RelayProcess, eventually, outside_queue, terminate_backends
 
 pytestmark = pytest.mark.integration
 
@@ -25,15 +24,6 @@ RELAY_SESSIONS = "application_name LIKE 'rebuilding relay%'"
 def subscriber(broker, unique):
     with outside_queue(broker, "surveys", "surveys.counter.*", f"relay-outage-{unique}") as bound:
         yield bound
-
-
-def drain(channel, queue) -> list[dict]:
-    envelopes = []
-    while True:
-        method, _, body = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            return envelopes
-        envelopes.append(json.loads(body))
 
 
 def increment_all(app, counters, times: int = 1) -> None:
