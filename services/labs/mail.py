@@ -6,7 +6,8 @@ with the event id as Message-ID, so a mail client can drop the duplicate.
 """
 
 from rebuilding.views import Projection
-from services.labs.notifications import enrolment_message, notifier_from_config
+from rebuilding.mail import notifier_from_config
+from services.labs.notifications import enrolment_message
 
 
 class EnrolmentMail(Projection):

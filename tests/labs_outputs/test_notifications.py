@@ -9,12 +9,8 @@ from email import policy
 
 import pytest
 
-from services.labs.notifications import (
-    MaildirTransport,
-    SmtpSettings,
-    enrolment_message,
-    notifier_from_config,
-)
+from rebuilding.mail import MaildirTransport, SmtpSettings, notifier_from_config
+from services.labs.notifications import enrolment_message
 
 EVENT_ID = "0b6f3c1e-6a2d-4b8e-9a57-3f1d2c4e5a60"
 
@@ -80,7 +76,7 @@ def test_italian_text_survives_the_round_trip_through_the_maildir(maildir_config
 
 
 def test_a_message_id_a_header_cannot_hold_becomes_a_stable_digest(tmp_path):
-    from services.labs.notifications import Notifier
+    from rebuilding.mail import Notifier
 
     notifier = Notifier(MaildirTransport(tmp_path), "rebuilding@localhost")
     notifier.send("a@example.it", "s", "b", "evento <1>@x")
