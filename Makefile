@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); deploy/apt-install.sh python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install --quiet "setuptools>=65,<82" wheel
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
 install: $(BIN)/.installed
