@@ -38,6 +38,7 @@ OWN_AMBITO = "own Ambito"
 OWN_PERSON = "own person"
 PUBLISHED = "published"
 SUMMARY = "summary"
+ADDRESSED = "addressed"
 SCOPES = {
     ANY: "everything the operation reaches",
     OWN_AMBITO: "only the people (and their enrolments, registers, certificates and report rows) of the Ambito "
@@ -45,6 +46,8 @@ SCOPES = {
     OWN_PERSON: "only the person the token is for (its `sub` is their person id)",
     PUBLISHED: "the published catalogue: no draft lab, and a session's `online_link` only in the labs the "
                "token's person (a `participant`) is enrolled in",
+    ADDRESSED: "only the surveys open or closed for the token's kind of respondent: those of the Ambiti for an "
+               "`ambito` token, those of labs' participants for a `participant`; no draft",
     SUMMARY: "only `{\"status\": \"ok\"}` or `{\"status\": \"degraded\"}`",
 }
 """Each scope, widest first, and what it lets a caller reach."""
@@ -120,6 +123,19 @@ MATRIX: dict[str, dict[str, str]] = {
     "GET /certificates/{code}": PUBLIC,
     "GET /programme/themes": everyone(),
     "POST /programme/themes": STAFF,
+    # surveys: staff define and read them; an Ambito answers for itself, a participant for themselves
+    "POST /surveys": STAFF,
+    "GET /surveys": {**READERS, "ambito": ADDRESSED, "participant": ADDRESSED},
+    "GET /surveys/{survey_id}": {**READERS, "ambito": ADDRESSED, "participant": ADDRESSED},
+    "PATCH /surveys/{survey_id}": STAFF,
+    "POST /surveys/{survey_id}/open": STAFF,
+    "POST /surveys/{survey_id}/close": STAFF,
+    "PUT /surveys/{survey_id}/responses/mine": {"ambito": OWN_AMBITO, "participant": OWN_PERSON},
+    "GET /surveys/{survey_id}/responses/mine": {"ambito": OWN_AMBITO, "participant": OWN_PERSON},
+    "GET /surveys/{survey_id}/results": {**READERS, "ambito": ANY},
+    "GET /surveys/{survey_id}/response-rate": READERS,
+    "GET /surveys/{survey_id}/export.csv": READERS,
+    "GET /surveys/{survey_id}/export.xlsx": READERS,
     # reports
     "GET /programme/kpis": READERS,
     "GET /programme/reports/ambiti": READ_AMBITO,
@@ -133,6 +149,9 @@ PERSONAL_DATA = frozenset({
     "GET /labs/{lab_id}/register.csv", "GET /labs/{lab_id}/register.xlsx",
     "GET /labs/{lab_id}/certificates/{person_id}.pdf", "GET /certificates/{code}",
     "GET /programme/kpis", "GET /programme/reports/ambiti", "GET /programme/reports/ats",
+    "PUT /surveys/{survey_id}/responses/mine", "GET /surveys/{survey_id}/responses/mine",
+    "GET /surveys/{survey_id}/response-rate", "GET /surveys/{survey_id}/export.csv",
+    "GET /surveys/{survey_id}/export.xlsx",
 })
 """Operations whose answers carry personal data (people, registers, certificates, reports, the event
 feeds) or security records: no cache keeps them (``Cache-Control: no-store``)."""

@@ -48,6 +48,8 @@ class SealedBallot:
     answers: dict
     labs: list
     ats: str | None
+    history: tuple = ()
+    """Every version of the answers before this one, oldest first."""
 
 
 def check_definition(kind: str, audience: dict, anonymous: bool, questions: list) -> None:
@@ -193,7 +195,9 @@ class Survey(Aggregate):
 
     @event("ResponseAmended")
     def _amended(self, respondent: str, answers: dict, version: int) -> None:
-        self.responses[respondent] = {**self.responses[respondent], "answers": answers, "version": version}
+        earlier = self.responses[respondent]
+        self.responses[respondent] = {**earlier, "answers": answers, "version": version,
+                                      "history": [*earlier.get("history", []), earlier["answers"]]}
 
     def participate(self, person_id: str, answers: dict, labs: list, ats: str | None, secret: str | None,
                     sealed: SealedBallot | None, fresh_secret: str) -> tuple[SealedBallot, str | None]:
@@ -226,13 +230,24 @@ class Survey(Aggregate):
     def _ballot_amended(self) -> None:
         """Someone amended a sealed ballot: an event only so the survey's version orders it with the close."""
 
+    def remind(self, recipients: list[str]) -> None:
+        """A round of reminders to those who have not answered: Ambiti, or participants."""
+        self._require("reminded", "open")
+        if recipients:
+            self._reminded(recipients=recipients)
+
+    @event("RemindersSent")
+    def _reminded(self, recipients: list) -> None:
+        pass
+
     # closing
 
     def close(self, sealed: list[SealedBallot], priorities: dict | None) -> None:
         """Close to answers; an anonymous survey's sealed ballots enter the log now, shuffled."""
         self._require("closed", "open")
         if self.anonymous:
-            ballots = [{"ballot": s.key, "answers": s.answers, "labs": s.labs, "ats": s.ats} for s in sealed]
+            ballots = [{"ballot": s.key, "answers": s.answers, "history": list(s.history), "labs": s.labs,
+                        "ats": s.ats} for s in sealed]
             random.SystemRandom().shuffle(ballots)
             self._released(ballots=ballots)
         self._closed()

@@ -1,0 +1,70 @@
+"""A survey's results from the answers that count: pure, so the service and the tests compute them alike."""
+
+from collections import Counter
+
+from services.surveys.aggregation import aggregate
+from services.surveys.domain import ANONYMITY_THRESHOLD, POSITIVE
+
+
+def likert(values: list[int]) -> dict:
+    counts = Counter(values)
+    total = len(values)
+    positive = sum(counts[v] for v in POSITIVE)
+    return {"answers": total, "distribution": {str(v): counts[v] for v in range(1, 6)},
+            "positive_share": round(positive / total, 4) if total else None}
+
+
+def question_result(question: dict, counted: list[dict], anonymous: bool) -> dict:
+    values = [c["answers"][question["id"]] for c in counted if question["id"] in c["answers"]]
+    result = {"question_id": question["id"], "type": question["type"], "answers": len(values)}
+    if question["type"] == "ranking":
+        result["ranking"] = aggregate(values, [i["id"] for i in question["items"]])
+    elif question["type"] == "likert":
+        result.update(likert(values))
+        by_lab: dict[str, list[int]] = {}
+        for c in counted:
+            if question["id"] in c["answers"]:
+                for lab in c.get("labs") or ():
+                    by_lab.setdefault(lab, []).append(c["answers"][question["id"]])
+        result["by_lab"] = {lab: likert(v) for lab, v in sorted(by_lab.items())
+                            if not anonymous or len(v) >= ANONYMITY_THRESHOLD}
+    elif question["type"] in ("single_choice", "multiple_choice"):
+        chosen = Counter(v for value in values for v in (value if isinstance(value, list) else [value]))
+        result["options"] = {o["id"]: chosen[o["id"]] for o in question["options"]}
+    return result
+
+
+def results(questions: list[dict], counted: list[dict], scope: str, anonymous: bool) -> dict:
+    """The results of every question for ``scope``: ``region``, or ``ats:<code>`` (the answers of that ATS).
+
+    An anonymous survey hides a scope with fewer than ``ANONYMITY_THRESHOLD`` answers.
+    """
+    if scope != "region":
+        counted = [c for c in counted if c.get("ats") == scope.removeprefix("ats:")]
+    if anonymous and 0 < len(counted) < ANONYMITY_THRESHOLD:
+        return {"scope": scope, "responses": len(counted), "withheld": True, "questions": []}
+    return {"scope": scope, "responses": len(counted), "withheld": False,
+            "questions": [question_result(q, counted, anonymous) for q in questions]}
+
+
+def priorities(questions: list[dict], counted: list[dict]) -> dict | None:
+    """What a closed needs assessment tells labs: its first ranking question's order, for the region and per ATS.
+
+    Each order is Schulze's (ties as tiers), beside the Borda scores; see docs/surveys.md.
+    """
+    question = next((q for q in questions if q["type"] == "ranking"), None)
+    if question is None:
+        return None
+    items = [i["id"] for i in question["items"]]
+
+    def summary(group: list[dict]) -> dict:
+        ranking = aggregate([c["answers"][question["id"]] for c in group if question["id"] in c["answers"]], items)
+        return {"ballots": ranking["ballots"], "order": ranking["schulze"]["order"],
+                "borda": ranking["borda"]["scores"], "condorcet_winner": ranking["condorcet_winner"]}
+
+    by_ats: dict[str, list[dict]] = {}
+    for c in counted:
+        if c.get("ats"):
+            by_ats.setdefault(c["ats"], []).append(c)
+    return {"question_id": question["id"], "region": summary(counted),
+            "ats": {ats: summary(group) for ats, group in sorted(by_ats.items())}}
