@@ -1,0 +1,120 @@
+"""An anonymous outcome evaluation: who answered is known; what they answered cannot be joined to them."""
+
+import psycopg
+import pytest
+
+from rebuilding import config
+from rebuilding.errors import Conflict, Forbidden
+from services.labs.application import LabsApplication
+from services.labs.schemas import LabCreate
+from tests.labs.builders import NOW, SESSIONS
+from tests.labs.conftest import learn, settle
+from tests.surveys.conftest import outcome_evaluation, settle_surveys
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def labs(database):
+    app = LabsApplication()
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def participants(labs, registry, territory, surveys):
+    """Four DEMO participants of one lab, known to surveys through labs' events."""
+    ambito = territory.ambito("bergamo")
+    people = [territory.person(ambito, role="responsabile_servizi_sociali") for _ in range(4)]
+    learn(labs, registry)
+    lab = labs.create_lab(LabCreate().load({"title": "DEMO – Laboratorio", "ats": "bergamo", "capacity": 10,
+                                            "modules": [{"title": "Modulo DEMO", "sessions": SESSIONS}]}))
+    labs.transition(lab["id"], "publish")
+    for person in people:
+        labs.enrol(lab["id"], person, now=NOW)
+    settle(labs)
+    settle_surveys(surveys, registry, labs)
+    return {"lab": lab["id"], "people": people}
+
+
+def stored_events(survey_id: str) -> list[tuple[int, str, str]]:
+    """Straight from the table: (notification id, topic, state as text) of the survey's events."""
+    with psycopg.connect(config.database().conninfo()) as conn:
+        return conn.execute(
+            "SELECT notification_id, topic, convert_from(state, 'UTF8') FROM surveys.surveys_events"
+            " WHERE originator_id = %s ORDER BY notification_id", (survey_id,)).fetchall()
+
+
+def test_no_stored_event_joins_an_anonymous_answer_to_its_person(surveys, registry, labs, participants):
+    survey_id = surveys.create_survey(outcome_evaluation([participants["lab"]]))["id"]
+    surveys.transition(survey_id, "open")
+    secrets = {}
+    for score, person in zip((5, 4, 2, 1), participants["people"]):
+        given = surveys.respond(survey_id, {"utilita": score, "formato": "online"}, person=person)
+        secrets[person] = given["secret"]
+    amended = surveys.respond(survey_id, {"utilita": 3, "formato": "presenza"}, person=participants["people"][3],
+                              secret=secrets[participants["people"][3]])
+    assert amended["version"] == 2
+
+    before_close = stored_events(survey_id)
+    assert not any('"utilita"' in state and '"answers"' in state for _, _, state in before_close)
+    surveys.transition(survey_id, "close")
+    events = stored_events(survey_id)
+
+    for _, topic, state in events:
+        names_someone = any(person in state for person in participants["people"])
+        carries_answers = '"answers"' in state
+        assert not (names_someone and carries_answers), topic
+    released = [state for _, topic, state in events if topic.endswith("AnonymousAnswersReleased")]
+    assert len(released) == 1  # every answer at once, at the close: one time, no order of arrival
+    assert sum(f'"utilita":{v}' in released[0].replace(" ", "") for v in (5, 4, 2, 3)) == 4
+    with psycopg.connect(config.database().conninfo()) as conn:
+        assert conn.execute("SELECT count(*) FROM surveys.sealed_ballots WHERE survey_id = %s",
+                            (survey_id,)).fetchone()[0] == 0
+        columns = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns"
+                                              " WHERE table_schema = 'surveys' AND table_name = 'sealed_ballots'")}
+    assert columns == {"key", "survey_id", "versions", "labs", "ats"}  # no person, no time
+
+    rate = surveys.response_rate(survey_id)
+    assert rate["answered"] == 4 and rate["expected"] == 4
+    results = surveys.results(survey_id)["questions"][0]
+    assert results["distribution"] == {"1": 0, "2": 1, "3": 1, "4": 1, "5": 1}
+    assert results["positive_share"] == 0.5
+    assert results["by_lab"][participants["lab"]]["answers"] == 4
+    export = surveys.export_rows(survey_id)
+    assert all(row["respondent"] is None and "answered_by" not in row for row in export["rows"])
+
+
+def test_an_anonymous_answer_is_amended_and_read_only_with_its_secret(surveys, registry, labs, participants):
+    survey_id = surveys.create_survey(outcome_evaluation([participants["lab"]]))["id"]
+    surveys.transition(survey_id, "open")
+    alice, bob = participants["people"][:2]
+    secret = surveys.respond(survey_id, {"utilita": 5}, person=alice)["secret"]
+    surveys.respond(survey_id, {"utilita": 1}, person=bob)
+    with pytest.raises(Conflict):
+        surveys.respond(survey_id, {"utilita": 4}, person=alice)
+    with pytest.raises(Forbidden):
+        surveys.respond(survey_id, {"utilita": 4}, person=alice, secret="guessed")
+    surveys.respond(survey_id, {"utilita": 4}, person=alice, secret=secret)
+    mine = surveys.my_response(survey_id, person=alice, secret=secret)
+    assert mine["answers"] == {"utilita": 4} and mine["history"] == [{"utilita": 5}]
+    with pytest.raises(Forbidden):
+        surveys.my_response(survey_id, person=alice)
+    with pytest.raises(Conflict):
+        surveys.results(survey_id)
+    surveys.transition(survey_id, "close")
+    assert surveys.my_response(survey_id, person=alice, secret=secret)["answers"] == {"utilita": 4}
+
+
+def test_only_participants_of_the_surveys_labs_answer_it(surveys, registry, labs, participants, territory):
+    survey_id = surveys.create_survey(outcome_evaluation([participants["lab"]], anonymous=False))["id"]
+    surveys.transition(survey_id, "open")
+    stranger = territory.person(territory.ambito("bergamo"), role="responsabile_servizi_sociali")
+    settle_surveys(surveys, registry, labs)
+    with pytest.raises(Forbidden):
+        surveys.respond(survey_id, {"utilita": 5}, person=stranger)
+    named = surveys.respond(survey_id, {"utilita": 5}, person=participants["people"][0])
+    assert named["version"] == 1
+    rate = surveys.response_rate(survey_id)
+    assert rate["answered"] == 1
+    assert sorted(m["respondent"] for g in rate["by_ats"] for m in g["missing"]) == sorted(participants["people"][1:])
