@@ -11,7 +11,7 @@ from rebuilding.eventstore import ServiceApplication, aggregate_id
 from services.labs.certificates import new_certificate_code
 from services.labs.domain import SEED_THEMES, THEME_CATALOGUE_ID, Lab, ThemeCatalogue
 from services.labs.mail import EnrolmentMail
-from services.labs.projections import LabCatalogue, Participation, RegistryFacts
+from services.labs.projections import LabCatalogue, Participation, RegistryFacts, SurveyPriorities
 from services.labs.reports import Reports
 
 REFUSALS = {
@@ -30,7 +30,7 @@ ATTEMPTS = 200
 
 class LabsApplication(ServiceApplication):
     name = "labs"
-    projection_classes = (LabCatalogue, Participation, RegistryFacts, EnrolmentMail)
+    projection_classes = (LabCatalogue, Participation, RegistryFacts, SurveyPriorities, EnrolmentMail)
     # A busy lab is reloaded on every request: from a cache fast-forwarded by its new
     # events, and, in a fresh instance, from its latest snapshot.
     env = {"AGGREGATE_CACHE_MAXSIZE": "500", "AGGREGATE_CACHE_FASTFORWARD": "y"}
@@ -121,10 +121,15 @@ class LabsApplication(ServiceApplication):
         lab = self.catalogue.find(aggregate_id(lab_id, "lab"))
         if lab is None:
             raise NotFound(f"no lab {lab_id}")
-        return lab
+        return self._with_priorities([lab])[0]
 
     def list_labs(self, ats=None, status=None, theme=None) -> list[dict]:
-        return self.catalogue.list(ats, status, theme)
+        return self._with_priorities(self.catalogue.list(ats, status, theme))
+
+    def _with_priorities(self, labs: list[dict]) -> list[dict]:
+        """Each lab with ``ats_priorities``: what its ATS's Ambiti ranked first in the latest needs assessment."""
+        priorities = self.projection(SurveyPriorities).all()
+        return [{**lab, "ats_priorities": priorities.get(f"ats:{lab['ats']}")} for lab in labs]
 
     # enrolment
 
@@ -213,4 +218,19 @@ class LabsApplication(ServiceApplication):
         return self.reports.by_group(by, only)
 
     def kpis(self) -> dict:
-        return self.reports.kpis()
+        return {**self.reports.kpis(), "priorities_coverage": self._coverage()}
+
+    def _coverage(self) -> dict:
+        """Per ATS with published priorities: its top three sections, and how many of its labs cover one of them.
+
+        Cancelled labs do not count.
+        """
+        coverage = {}
+        for scope, priority in sorted(self.projection(SurveyPriorities).all().items()):
+            if not scope.startswith("ats:"):
+                continue
+            ats = scope.removeprefix("ats:")
+            labs = [lab for lab in self.catalogue.list(ats) if lab["status"] != "cancelled"]
+            covering = [lab for lab in labs if set(lab["themes"]) & set(priority["top_three"])]
+            coverage[ats] = {"top_three": priority["top_three"], "labs": len(labs), "covering": len(covering)}
+        return coverage

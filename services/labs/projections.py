@@ -282,3 +282,48 @@ class RegistryFacts(Projection):
     def ambito(self, ambito_id) -> dict | None:
         rows = self.query("SELECT id::text, name, ats, active FROM {schema}.known_ambiti WHERE id = %s", [ambito_id])
         return rows[0] if rows else None
+
+
+def top_three(order: list[list[str]]) -> list[str]:
+    """The first three sections of a ranking's tiers; a tie across third place brings in the whole tie."""
+    top: list[str] = []
+    for tier in order:
+        if len(top) >= 3:
+            break
+        top.extend(tier)
+    return top
+
+
+class SurveyPriorities(Projection):
+    """What the Ambiti need most, per ATS and for the region: the latest closed needs assessment's ranking.
+
+    Learned from surveys' ``PrioritiesPublished`` events (the macro sections in Schulze's
+    order, ties as tiers); a later needs assessment replaces an earlier one.
+    """
+
+    name = "survey_priorities"
+    source = "surveys"
+    tables = (
+        "CREATE TABLE IF NOT EXISTS {schema}.ats_priorities ("
+        " scope text PRIMARY KEY, survey_id uuid NOT NULL, position bigint NOT NULL, ballots integer NOT NULL,"
+        " ranking jsonb NOT NULL, borda jsonb NOT NULL)",
+    )
+
+    def on_survey_priorities_published(self, cursor, event):
+        data = event["data"]
+        scopes = {"region": data["region"], **{f"ats:{ats}": summary for ats, summary in data["ats"].items()}}
+        for scope, summary in scopes.items():
+            self.execute(
+                cursor,
+                "INSERT INTO {schema}.ats_priorities VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (scope) DO UPDATE"
+                " SET survey_id = EXCLUDED.survey_id, position = EXCLUDED.position, ballots = EXCLUDED.ballots,"
+                " ranking = EXCLUDED.ranking, borda = EXCLUDED.borda WHERE {schema}.ats_priorities.position < EXCLUDED.position",
+                (scope, event["subject"], event["position"], summary["ballots"], Jsonb(summary["order"]),
+                 Jsonb(summary["borda"])),
+            )
+
+    def all(self) -> dict[str, dict]:
+        """scope (``region``, ``ats:<code>``) → {survey_id, ballots, ranking, top_three}."""
+        rows = self.query("SELECT scope, survey_id::text, ballots, ranking FROM {schema}.ats_priorities")
+        return {r["scope"]: {"survey_id": r["survey_id"], "ballots": r["ballots"], "ranking": r["ranking"],
+                             "top_three": top_three(r["ranking"])} for r in rows}

@@ -109,6 +109,10 @@ class Lab(Schema):
     enrolled = fields.Integer(required=True)
     waitlisted = fields.Integer()
     seats_left = fields.Integer(required=True)
+    ats_priorities = fields.Dict(allow_none=True, metadata={
+        "description": "the macro sections the Ambiti of the lab's ATS need most, from the latest closed needs "
+                       "assessment: survey_id, ballots, ranking (Schulze's order, ties as tiers) and top_three; "
+                       "null before one closes"})
 
 
 class Enrolment(Schema):

@@ -192,14 +192,14 @@ class SurveysApplication(ServiceApplication):
         respondent = ambito if survey.audience["type"] == "ambiti" else (None if ambito else person)
         response = survey.responses.get(respondent) if respondent else None
         if response is None:
-            raise NotFound("you have not answered this survey")
-        return {"survey_id": survey_id, "anonymous": False, "answers": response["answers"],
+            return {"survey_id": survey_id, "anonymous": False, "answered": False}
+        return {"survey_id": survey_id, "anonymous": False, "answered": True, "answers": response["answers"],
                 "version": response["version"], "history": response.get("history", []),
                 "answered_by": response["answered_by"]}
 
     def _my_ballot(self, survey: Survey, person: str | None, secret: str | None) -> dict:
         if person not in survey.participants:
-            raise NotFound("you have not answered this survey")
+            return {"survey_id": str(survey.id), "anonymous": True, "answered": False}
         if not secret:
             raise Forbidden("an anonymous answer is shown only with the secret given with it")
         key = ballot_key(secret)
@@ -209,7 +209,7 @@ class SurveysApplication(ServiceApplication):
             ballot = sealed and {"answers": sealed.answers, "history": list(sealed.history)}
         if ballot is None:
             raise Forbidden("this secret names no ballot of this survey")
-        return {"survey_id": str(survey.id), "anonymous": True, "answers": ballot["answers"],
+        return {"survey_id": str(survey.id), "anonymous": True, "answered": True, "answers": ballot["answers"],
                 "version": len(ballot["history"]) + 1, "history": ballot["history"]}
 
     # results

@@ -18,6 +18,9 @@ from services.labs.schemas import LabCreate
 from services.labs.service import LabsService
 from services.registry.application import RegistryApplication
 from services.registry.service import RegistryService
+from rebuilding.views import catch_up
+from services.surveys.application import SurveysApplication
+from services.surveys.service import SurveysService
 from tests.labs.conftest import learn, settle
 from tests.support import Gateway
 
@@ -33,6 +36,7 @@ class World:
     open: str             # published, many seats, nobody enrolled: for enrolling and withdrawing
     codes: dict           # person key -> certificate code of ``completed``
     links: dict = field(default_factory=dict)  # lab -> its meeting link
+    survey: str = ""      # an open needs assessment, answered for Ambiti A (by a1) and B (by b1)
 
     def person(self, key: str) -> str:
         return self.people[key]["id"]
@@ -89,14 +93,32 @@ def world(database) -> World:
     codes = {key: labs.certificate(completed, people[key]["id"])["code"] for key in ("a1", "b1")}
     world = World(ambito_a, ambito_b, people, waiting, completed, draft, open_lab, codes,
                   {lab_id: links[name] for lab_id, name in ((waiting, "waiting"), (draft, "draft"))})
+    world.survey = needs_assessment(registry, people, {"a1": ambito_a, "b1": ambito_b})
     registry.close()
     labs.close()
     return world
 
 
+def needs_assessment(registry, people: dict, heads: dict) -> str:
+    surveys = SurveysApplication()
+    survey_id = surveys.create_survey({
+        "title": "DEMO – Fabbisogni", "kind": "needs_assessment", "audience": {"type": "ambiti", "labs": []},
+        "anonymous": False, "opens": "2026-01-10", "closes": "2026-02-10",
+        "questions": [{"id": "priorita", "type": "ranking", "text": "Priorità",
+                       "items": [{"id": "terzo-settore", "label": "Terzo settore"},
+                                 {"id": "co-programmazione", "label": "Co-programmazione"}]}]})["id"]
+    surveys.transition(survey_id, "open")
+    while catch_up(registry, surveys.registry):
+        pass
+    for key, ambito in heads.items():
+        surveys.respond(survey_id, {"priorita": ["terzo-settore"]}, ambito=ambito, person=people[key]["id"])
+    surveys.close()
+    return survey_id
+
+
 @pytest.fixture
 def platform(runner_factory, nameko_config, world) -> str:
-    runner_factory(nameko_config, RegistryService, LabsService, GatewayService).start()
+    runner_factory(nameko_config, RegistryService, LabsService, SurveysService, GatewayService).start()
     return f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
 
 

@@ -16,7 +16,8 @@ from openpyxl import load_workbook
 
 from services.gateway import authorisation
 from services.gateway.api import Api
-from services.gateway.authorisation import ANY, ANYONE, MATRIX, OWN_AMBITO, OWN_PERSON, PUBLISHED, SUMMARY
+from services.gateway.authorisation import (ADDRESSED, ANY, ANYONE, MATRIX, OWN_AMBITO, OWN_PERSON, PUBLISHED,
+                                           SUMMARY)
 from tests.authorisation.conftest import Caller, World, callers
 from tests.support import Gateway
 
@@ -35,6 +36,8 @@ class Call:
     about: str | None = None
     """The person (``a1``…) the request names, when it names one."""
     draft: bool = False
+    audience: str | None = None
+    """A survey's audience: a respondent of the other kind does not see it (``addressed``)."""
 
 
 def plans(world: World) -> dict[str, list[Call]]:
@@ -90,6 +93,19 @@ def plans(world: World) -> dict[str, list[Call]]:
         "GET /programme/kpis": [Call()],
         "GET /programme/reports/ambiti": [Call()],
         "GET /programme/reports/ats": [Call()],
+        "POST /surveys": [Call(body={})],
+        "GET /surveys": [Call(), Call(query={"status": "draft"})],
+        "GET /surveys/{survey_id}": [Call({"survey_id": world.survey}, audience="ambiti")],
+        "PATCH /surveys/{survey_id}": [Call({"survey_id": UNKNOWN}, body={})],
+        "POST /surveys/{survey_id}/open": [Call({"survey_id": UNKNOWN})],
+        "POST /surveys/{survey_id}/close": [Call({"survey_id": UNKNOWN})],
+        "PUT /surveys/{survey_id}/responses/mine": [Call({"survey_id": world.survey}, body={})],
+        "GET /surveys/{survey_id}/responses/mine": [Call({"survey_id": world.survey})],
+        "GET /surveys/{survey_id}/results": [Call({"survey_id": world.survey}),
+                                             Call({"survey_id": world.survey}, query={"scope": "ats:bergamo"})],
+        "GET /surveys/{survey_id}/response-rate": [Call({"survey_id": world.survey})],
+        "GET /surveys/{survey_id}/export.csv": [Call({"survey_id": world.survey})],
+        "GET /surveys/{survey_id}/export.xlsx": [Call({"survey_id": world.survey})],
     }
 
 
@@ -108,6 +124,8 @@ def expected(operation: str, call: Call, caller: Caller, world: World) -> str | 
     if call.about and scope == OWN_AMBITO and caller.ambito != getattr(world, AMBITO_OF[call.about]):
         return 403
     if call.draft and scope == PUBLISHED:
+        return 404
+    if call.audience and scope == ADDRESSED and ("ambito" in caller.roles) != (call.audience == "ambiti"):
         return 404
     return "answer"
 
@@ -209,8 +227,8 @@ def test_the_table_in_docs_operating_md_is_the_one_the_gateway_enforces():
 
 
 def test_a_route_the_table_does_not_name_does_not_load():
-    with pytest.raises(LookupError, match="GET /surveys has no row"):
-        Api("test", "0").route("GET", "/surveys", summary="Surveys", tag="surveys")
+    with pytest.raises(LookupError, match="GET /nowhere has no row"):
+        Api("test", "0").route("GET", "/nowhere", summary="Nowhere", tag="platform")
 
 
 def test_every_cell_of_the_table_is_a_known_role_and_scope_and_subscribers_read_only_the_feeds():
@@ -221,5 +239,5 @@ def test_every_cell_of_the_table_is_a_known_role_and_scope_and_subscribers_read_
         if method != "GET":
             assert ANYONE not in rule and "auditor" not in rule, f"{operation}: an auditor changes nothing"
     assert [op for op, rule in MATRIX.items() if "subscriber" in rule] == ["GET /events/{source}"]
-    assert all(rule.get("participant") in (None, ANY, OWN_PERSON, PUBLISHED) for rule in MATRIX.values())
-    assert all(rule.get("ambito") in (None, ANY, OWN_AMBITO, PUBLISHED) for rule in MATRIX.values())
+    assert all(rule.get("participant") in (None, ANY, OWN_PERSON, PUBLISHED, ADDRESSED) for rule in MATRIX.values())
+    assert all(rule.get("ambito") in (None, ANY, OWN_AMBITO, PUBLISHED, ADDRESSED) for rule in MATRIX.values())

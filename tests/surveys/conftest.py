@@ -49,3 +49,21 @@ def outcome_evaluation(lab_ids: list[str], anonymous: bool = True) -> dict:
              "options": [{"id": "presenza", "label": "In presenza"}, {"id": "online", "label": "Online"}]},
         ],
     }
+
+
+def assert_matches_contracts(app: SurveysApplication, survey_id: str) -> int:
+    """Every event of the survey matches its schema in contracts/events/surveys; how many were checked."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    contracts = Path(__file__).resolve().parents[2] / "contracts"
+    checked = 0
+    for envelope in app.envelopes():
+        if envelope["subject"] != survey_id:
+            continue
+        schema = json.loads((contracts / envelope["dataschema"].removeprefix("/contracts/")).read_text())
+        jsonschema.validate(envelope["data"], schema, format_checker=jsonschema.FormatChecker())
+        checked += 1
+    return checked

@@ -9,7 +9,7 @@ from services.labs.application import LabsApplication
 from services.labs.schemas import LabCreate
 from tests.labs.builders import NOW, SESSIONS
 from tests.labs.conftest import learn, settle
-from tests.surveys.conftest import outcome_evaluation, settle_surveys
+from tests.surveys.conftest import assert_matches_contracts, outcome_evaluation, settle_surveys
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +75,7 @@ def test_no_stored_event_joins_an_anonymous_answer_to_its_person(surveys, regist
                                               " WHERE table_schema = 'surveys' AND table_name = 'sealed_ballots'")}
     assert columns == {"key", "survey_id", "versions", "labs", "ats"}  # no person, no time
 
+    assert assert_matches_contracts(surveys, survey_id) == len(events)
     rate = surveys.response_rate(survey_id)
     assert rate["answered"] == 4 and rate["expected"] == 4
     results = surveys.results(survey_id)["questions"][0]

@@ -3,7 +3,7 @@
 import pytest
 
 from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound
-from tests.surveys.conftest import THEMES, needs_assessment, settle_surveys
+from tests.surveys.conftest import THEMES, assert_matches_contracts, needs_assessment, settle_surveys
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +99,4 @@ def test_closing_publishes_the_priorities_per_ats_and_for_the_region_and_refuses
     assert ranking["condorcet_winner"] == a
     assert ranking["borda"]["order"] == [[a], [c], [b], [d]]
     assert ranking["ties"] == [{"method": "schulze", "items": [b, c]}]
+    assert assert_matches_contracts(surveys, survey_id) == 7  # created, opened, 3 answers, closed, priorities
