@@ -45,7 +45,7 @@ class SurveysRoutes:
     @api.route("POST", "/surveys", summary="Define a survey (a draft)", tag="surveys", body=schemas.SurveyCreate,
                response=schemas.Survey, status=201, responses={400: "Invalid definition, or unknown labs"})
     def create_survey(self, request, access, body, query):
-        return call(self.surveys.create_survey, schemas.SurveyCreate().dump(body))
+        return call(self.surveys.create_survey, schemas.plain(body))
 
     @api.route("GET", "/surveys", summary="List the surveys; an Ambito's or a participant's token, those open "
                                           "or closed for their kind of respondent", tag="surveys",
@@ -72,7 +72,7 @@ class SurveysRoutes:
                tag="surveys", body=schemas.SurveyChange, response=schemas.Survey,
                responses={404: "No such survey", 409: "Not a draft"})
     def revise_survey(self, request, access, body, query, survey_id):
-        return call(self.surveys.revise_survey, survey_id, schemas.SurveyChange().dump(body))
+        return call(self.surveys.revise_survey, survey_id, schemas.plain(body))
 
     @api.route("POST", "/surveys/{survey_id}/open", summary="Open a survey to answers; invitations go by e-mail",
                tag="surveys", response=schemas.Survey, responses={404: "No such survey", 409: "Not a draft"})
