@@ -112,9 +112,21 @@ def real_ids(platform):
                      and staff.get(f"/labs/{completed}/certificates/{first}.pdf"))
     code = pdf.headers["Content-Disposition"].split("attestato-")[1].removesuffix('.pdf"')
 
+    survey = staff.post("/surveys", {
+        "title": "DEMO – Fabbisogni", "kind": "needs_assessment", "audience": {"type": "ambiti"},
+        "opens": "2026-01-10", "closes": "2026-02-10",
+        "questions": [{"id": "priorita", "type": "ranking", "text": "Priorità",
+                       "items": [{"id": "terzo-settore", "label": "Terzo settore"},
+                                 {"id": "co-programmazione", "label": "Co-programmazione"}]}]}).json()["id"]
+    open_survey = staff.post("/surveys", {"title": "DEMO – Aperto", "kind": "satisfaction",
+                                          "audience": {"type": "ambiti"}, "opens": "2026-01-10",
+                                          "closes": "2026-02-10",
+                                          "questions": [{"id": "voto", "type": "likert", "text": "Voto"}]}).json()["id"]
+    assert staff.post(f"/surveys/{open_survey}/open").status_code == 200
+
     common = {"ambito_id": ambito, "istat_code": comune, "person_id": first, "session_id": SESSIONS[0]["id"],
               "code": code, "into_ambito_id": ambito}
-    return [{**common, "lab_id": waiting}, {**common, "lab_id": completed}]
+    return [{**common, "lab_id": waiting, "survey_id": survey}, {**common, "lab_id": completed, "survey_id": open_survey}]
 
 
 def test_every_answer_keeps_the_promise_of_the_openapi_document(platform, real_ids):
