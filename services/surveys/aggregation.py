@@ -25,9 +25,14 @@ Ballot = Sequence[str]
 
 def positions(ballot: Ballot, items: Sequence[str]) -> dict[str, Fraction]:
     """Each item's position on one ballot, by the rule above."""
+    return {item: Fraction(twice, 2) for item, twice in doubled_positions(ballot, items).items()}
+
+
+def doubled_positions(ballot: Ballot, items: Sequence[str]) -> dict[str, int]:
+    """Twice each item's position: whole numbers, so sums and comparisons stay exact and fast."""
     n, k = len(items), len(ballot)
-    unranked = Fraction(k + 1 + n, 2)
-    place = {item: Fraction(i) for i, item in enumerate(ballot, 1)}
+    unranked = k + 1 + n
+    place = {item: 2 * i for i, item in enumerate(ballot, 1)}
     return {item: place.get(item, unranked) for item in items}
 
 
@@ -51,11 +56,12 @@ def pairwise(ballots: Iterable[Ballot], items: Sequence[str]) -> dict[str, dict[
     """d[a][b]: how many ballots prefer a to b."""
     d = {a: {b: 0 for b in items if b != a} for a in items}
     for ballot in ballots:
-        pos = positions(ballot, items)
+        pos = doubled_positions(ballot, items)
         for a in items:
+            row, mine = d[a], pos[a]
             for b in items:
-                if a != b and pos[a] < pos[b]:
-                    d[a][b] += 1
+                if mine < pos[b]:
+                    row[b] += 1
     return d
 
 
@@ -100,13 +106,13 @@ def aggregate(ballots: Sequence[Ballot], items: Sequence[str]) -> dict:
     """
     items = list(items)
     n = len(items)
-    total = {item: Fraction(0) for item in items}
+    twice = dict.fromkeys(items, 0)
     for ballot in ballots:
-        for item, position in positions(ballot, items).items():
-            total[item] += position
+        for item, position in doubled_positions(ballot, items).items():
+            twice[item] += position
     count = len(ballots)
-    mean = {item: total[item] / count if count else Fraction(0) for item in items}
-    borda = {item: count * n - total[item] for item in items}
+    mean = {item: Fraction(twice[item], 2 * count) if count else Fraction(0) for item in items}
+    borda = {item: count * n - Fraction(twice[item], 2) for item in items}
     d = pairwise(ballots, items)
     p = strongest_paths(d, items)
     methods = {
