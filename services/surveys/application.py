@@ -133,19 +133,18 @@ class SurveysApplication(ServiceApplication):
         Piano (``person``, the token's ``sub``); a survey of participants, by a participant
         (``person``) of its labs, for themselves.
         """
-        survey = self._survey(survey_id)
-        if survey.audience["type"] == "ambiti":
-            respondent, facts = self._ambito_respondent(ambito, person)
-        else:
-            respondent, facts = self._participant(survey, ambito, person)
-        if survey.anonymous:
-            return self._participate(survey_id, respondent, answers, facts, secret)
+        def command():
+            survey = self._survey(survey_id)  # loaded once: each load copies every response
+            if survey.audience["type"] == "ambiti":
+                respondent, facts = self._ambito_respondent(ambito, person)
+            else:
+                respondent, facts = self._participant(survey, ambito, person)
+            if survey.anonymous:
+                return self._participate(survey, respondent, answers, facts, secret)
+            return [survey], {"survey_id": survey_id, **survey.respond(respondent, answers, facts)}
 
-        def command(survey: Survey) -> dict:
-            return survey.respond(respondent, answers, facts)
-
-        outcome = self.change(aggregate_id(survey_id, "survey"), command)
-        return {"survey_id": survey_id, **outcome}
+        with self._locks.hold(aggregate_id(survey_id, "survey")):
+            return self.decide(command, ATTEMPTS)
 
     def _ambito_respondent(self, ambito: str | None, person: str | None) -> tuple[str, dict]:
         if ambito is None:
@@ -169,20 +168,14 @@ class SurveysApplication(ServiceApplication):
         return person, {"ats": found["ats"], "ambito_id": found["ambito_id"], "answered_by": person,
                         "labs": found["labs"]}
 
-    def _participate(self, survey_id: str, person: str, answers: dict, facts: dict, secret: str | None) -> dict:
-        def command(survey: Survey):
-            sealed = self.recorder.sealed_ballot(str(survey.id), ballot_key(secret)) if secret else None
-            ballot, given = survey.participate(person, answers, facts["labs"], facts["ats"], secret, sealed,
-                                               new_secret())
-            answer = {"survey_id": survey_id, "anonymous": True, "answers": answers,
-                      "version": 1 if sealed is None else len(sealed.history) + 2}
-            if given:
-                answer["secret"] = given
-            return [survey, ballot], answer
-
-        key = aggregate_id(survey_id, "survey")
-        with self._locks.hold(key):
-            return self.decide(lambda: command(self._survey(survey_id)), ATTEMPTS)
+    def _participate(self, survey: Survey, person: str, answers: dict, facts: dict, secret: str | None):
+        sealed = self.recorder.sealed_ballot(str(survey.id), ballot_key(secret)) if secret else None
+        ballot, given = survey.participate(person, answers, facts["labs"], facts["ats"], secret, sealed, new_secret())
+        answer = {"survey_id": str(survey.id), "anonymous": True, "answers": answers,
+                  "version": 1 if sealed is None else len(sealed.history) + 2}
+        if given:
+            answer["secret"] = given
+        return [survey, ballot], answer
 
     def my_response(self, survey_id: str, ambito: str | None = None, person: str | None = None,
                     secret: str | None = None) -> dict:
