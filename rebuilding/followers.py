@@ -113,6 +113,7 @@ class Follower:
         self.backoff = Backoff()
         self.retry_at = 0.0
         self.failing = False
+        self.vouched = False  # whether this follower has yet told the health table it is well
         self.position = 0  # a lower bound, for dropping duplicates; raised by each step
 
     @property
@@ -156,8 +157,11 @@ class Follower:
         """Run ``work``; on any failure record it and schedule the next try, never letting it end the loop."""
         try:
             applied = work()
-            if applied or self.failing:
+            # The first success also clears a failure an earlier instance recorded as it stopped
+            # (its source gone first, say): with nothing new to apply, nothing else would.
+            if applied or self.failing or not self.vouched:
                 self.health.succeeded(self.name, getattr(self.log, "head", 0))
+                self.vouched = True
         except Exception as error:
             if isinstance(error, ProjectionFailed):
                 self._apply_before(error.position)

@@ -3,6 +3,7 @@
 import pytest
 
 from rebuilding.cli import describe_status
+from rebuilding.followers import Follower
 from rebuilding.nameko_ext import EventStore, ServiceBase
 from rebuilding.views import Projection
 from tests.infra.sample import Counter, CounterApplication, CounterTotals
@@ -90,3 +91,18 @@ def test_read_models_keep_following_when_the_database_drops_every_connection(sta
     eventually(lambda: set(labels) <= set(totals.totals()), timeout=60)
     assert not container._died.ready()  # no follower's failure ended the service
     eventually(lambda: app.status()["projections"]["counter_totals"]["status"] == "ok")
+
+
+def test_a_failure_an_earlier_instance_recorded_is_cleared_by_the_next_one_even_with_nothing_new(database, unique):
+    app = CountersWithReadModels()
+    totals = app.projection(CounterTotals)
+    app.save(Counter(label=f"known-{unique}"))
+    earlier = Follower(app, totals, app.projection_health)
+    while earlier.poll():
+        pass
+    app.projection_health.failed(totals.name, "ConnectionError: the source went away as the service stopped")
+    assert app.status()["projections"]["counter_totals"]["status"] == "degraded"
+
+    assert Follower(app, totals, app.projection_health).poll() == 0  # a new instance: nothing to apply
+    assert app.status()["projections"]["counter_totals"]["status"] == "ok"
+    app.close()
