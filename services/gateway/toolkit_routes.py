@@ -18,14 +18,16 @@ from rebuilding import blobs, filetypes
 from rebuilding.errors import DomainError, Forbidden, Invalid, NotFound
 from rebuilding.rpc import RpcProxy
 from rebuilding.schemas import validated
-from services.gateway.api import api, call
+from services.gateway.api import LengthRequired, api, call
 from services.toolkit import schemas
 
-FORM_FIELDS_BYTES = 64 * 1024
-"""The most a multipart form's fields (all but the file) may take: they are kept in memory."""
+FORM_FIELDS_BYTES = 256 * 1024
+"""The most a multipart form's fields (all but the file) may take, as they are kept in memory; more than the
+parser's 64 KB reads, which werkzeug counts against it too."""
 FORM_PARTS = 100
 UPLOAD_ANSWERS = {
     404: "No such document",
+    411: "An upload without a Content-Length",
     413: "The file is larger than the limit (REBUILDING_MAX_UPLOAD_BYTES, 25 MB by default)",
     415: "The file is not a PDF, DOCX, ODT, XLSX, ODS or plain text, whatever its name says",
 }
@@ -42,7 +44,9 @@ def receive_upload(request, store: blobs.BlobStore, limit: int):
     if mimetype != "multipart/form-data" or not options.get("boundary"):
         raise Invalid("send the document as multipart/form-data, the file in the field 'file'",
                       {"file": ["Missing data for required field."]})
-    if (request.content_length or 0) > limit + FORM_FIELDS_BYTES * 2:
+    if request.content_length is None:  # the server would hand a chunked body over as an empty one
+        raise LengthRequired("an upload needs a Content-Length")
+    if request.content_length > limit + FORM_FIELDS_BYTES * 2:
         raise blobs.TooLarge(f"the body is larger than the limit of {limit} bytes for a file",
                              {"file": [f"at most {limit} bytes"]})
     sinks = []

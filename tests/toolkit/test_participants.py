@@ -62,3 +62,21 @@ def test_a_lab_cancelled_before_it_started_gives_no_access(toolkit, labs, regist
     labs.transition(lab_id, "cancel", "DEMO")
     follow(toolkit, labs, registry)
     assert toolkit.access(people[3])["participant"] is False
+
+
+def test_a_toolkit_that_starts_after_labs_knows_every_participant(toolkit, labs, registry, people,
+                                                                  container_factory, nameko_config):
+    from services.labs.service import LabsService
+    from services.toolkit.service import ToolkitService
+    from tests.support import eventually
+
+    lab_id = new_lab(labs, capacity=5)
+    labs.enrol(lab_id, people[0])  # before the toolkit has ever run; no relay runs at all
+    participants = toolkit.participants
+    with participants.step("labs") as step:  # the toolkit as on its first start: it knows nothing yet
+        participants.reset(step.cursor)
+    assert toolkit.access(people[0])["participant"] is False
+    container_factory(LabsService, nameko_config).start()
+    container_factory(ToolkitService, nameko_config).start()
+    eventually(lambda: participants.position("labs") >= labs.last_position(), timeout=60)
+    assert toolkit.access(people[0]) == {"person_id": people[0], "participant": True, "ats": "bergamo"}
