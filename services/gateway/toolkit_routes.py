@@ -8,6 +8,7 @@ its bytes are hashed again; a file that no longer matches is refused and reporte
 """
 
 import os
+from uuid import uuid4
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import MultiPartParser
@@ -172,7 +173,7 @@ class ToolkitRoutes:
             call(self.toolkit.report_corrupt_file, meta["sha256"], found, document_id, number)
             raise
         try:
-            call(self.toolkit.record_download, document_id, number, access.principal.sub, reader)
+            call(self.toolkit.record_download, document_id, number, access.principal.sub, reader, str(uuid4()))
         except BaseException:
             content.close()
             raise

@@ -5,6 +5,7 @@ A reader must be a participant, as the toolkit learns from labs' events (``Parti
 """
 
 from datetime import datetime, timezone
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -129,16 +130,26 @@ class ToolkitApplication(ServiceApplication):
             raise NotFound(f"document {document_id} has no version {number}")
         return {k: version[k] for k in ("number", *FILE_FIELDS)}
 
-    def record_download(self, document_id: str, number: int, person_id: str, reader: str | None = None) -> dict:
-        """Record that ``person_id`` downloaded a version, with the ATS of a participant (None for staff)."""
+    def record_download(self, document_id: str, number: int, person_id: str, reader: str | None = None,
+                        download_id: str | None = None) -> dict:
+        """Record that ``person_id`` downloaded a version, with the ATS of a participant (None for staff).
+
+        ``download_id`` (a UUID the caller makes for each download) makes a repeat of the request record nothing.
+        """
         participant = self.require_participant(reader)
         if self._document(document_id).find_version(number) is None:
             raise NotFound(f"document {document_id} has no version {number}")
+        download_id = str(aggregate_id(download_id or uuid4(), "download"))
 
         def record():
-            download = Download(document_id=document_id, version=number, person_id=person_id,
-                                ats=participant["ats"] if participant else None)
-            return [download], {"download_id": str(download.id)}
+            try:
+                self.repository.get(UUID(download_id))
+                return [], {"download_id": download_id}  # recorded by an earlier run of this request
+            except AggregateNotFoundError:
+                pass
+            download = Download(download_id=download_id, document_id=document_id, version=number,
+                                person_id=person_id, ats=participant["ats"] if participant else None)
+            return [download], {"download_id": download_id}
 
         return self.decide(record)
 

@@ -5,7 +5,7 @@ the gateway learnt of the file while storing it (size, type, name). The bytes li
 the blob store (``rebuilding/blobs.py``), never in an event.
 """
 
-from uuid import NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
@@ -129,10 +129,17 @@ class Comment(Aggregate):
 
 
 class Download(Aggregate):
-    """One download: who, which version of which document, when (the event's time), and their ATS."""
+    """One download: who, which version of which document, when (the event's time), and their ATS.
+
+    Its id is the one the gateway gave the request, so a request run twice records one download.
+    """
+
+    @staticmethod
+    def create_id(download_id: str):
+        return UUID(download_id)
 
     @event("Recorded")
-    def __init__(self, document_id: str, version: int, person_id: str, ats: str | None):
+    def __init__(self, download_id: str, document_id: str, version: int, person_id: str, ats: str | None):
         pass
 
 

@@ -57,8 +57,9 @@ class ToolkitService(ServiceBase):
         return self.app.version_file(document_id, version_number(number), reader)
 
     @rpc
-    def record_download(self, document_id, number, person_id, reader=None):
-        return self.app.record_download(document_id, version_number(number), person_id, reader)
+    def record_download(self, document_id, number, person_id, reader=None, download_id=None):
+        """Record a download; ``download_id``, a UUID the gateway makes per request, makes a repeat record nothing."""
+        return self.app.record_download(document_id, version_number(number), person_id, reader, download_id)
 
     @rpc
     def report_corrupt_file(self, sha256, found_sha256, document_id, number):

@@ -136,3 +136,14 @@ def test_downloads_are_counted_per_document_per_ats_and_per_month(toolkit, parti
     by_ats = {row["ats"]: row["downloads"] for row in stats["by_ats"]}
     assert by_ats["bergamo"] >= 2 and by_ats[None] >= 1
     assert sum(row["downloads"] for row in stats["by_month"]) == stats["total"]
+
+
+def test_a_download_recorded_twice_under_one_id_counts_once(toolkit, participant, unique):
+    doc = toolkit.publish_document(fields(unique), file(13), "staff-1")["id"]
+    download_id = "6a1f0c52-7a43-4f55-9d0b-3c1f9e2a7b10".replace("7b10", unique[:4])
+    first = toolkit.record_download(doc, 1, participant, participant, download_id)
+    again = toolkit.record_download(doc, 1, participant, participant, download_id)
+    assert first == again
+    settle_toolkit(toolkit)
+    row = next(r for r in toolkit.download_stats()["by_document"] if r["document_id"] == doc)
+    assert row["downloads"] == 1
