@@ -10,7 +10,7 @@ its bytes are hashed again; a file that no longer matches is refused and reporte
 import os
 from uuid import uuid4
 
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
 from werkzeug.utils import send_file
@@ -67,6 +67,8 @@ def receive_upload(request, store: blobs.BlobStore, limit: int):
                 from None
         except (ValueError, UnicodeError) as error:
             raise Invalid(f"the multipart body is malformed: {error}", {"file": ["not a valid form"]}) from None
+        except BadRequest:  # the body ended before its Content-Length
+            raise Invalid("the body ended before its Content-Length", {"file": ["incomplete"]}) from None
         if list(files.keys()) != ["file"] or not sinks:
             raise Invalid("send the document in the field 'file'", {"file": ["Missing data for required field."]})
         return form, files["file"].filename, sinks[0]
