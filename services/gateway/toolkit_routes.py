@@ -10,6 +10,8 @@ its bytes are hashed again; a file that no longer matches is refused and reporte
 import os
 from uuid import uuid4
 
+from marshmallow import fields
+
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.formparser import MultiPartParser
 from werkzeug.http import parse_options_header
@@ -80,7 +82,7 @@ def receive_upload(request, store: blobs.BlobStore, limit: int):
 
 def form_values(form, schema_class) -> dict:
     """The form as the schema reads it: its list fields from repeated fields, the others from their first."""
-    lists = {name for name, f in schema_class().fields.items() if f.__class__.__name__ == "List"}
+    lists = {name for name, field in schema_class().fields.items() if isinstance(field, fields.List)}
     return {key: form.getlist(key) if key in lists else form.get(key) for key in form.keys()}
 
 
@@ -104,7 +106,7 @@ class ToolkitRoutes:
         """Validate the form, read the file's type from its content and keep it; its fields and metadata."""
         form, given_name, incoming = receive_upload(request, self.blobs, blobs.max_upload_bytes())
         try:
-            fields = validated(form_schema(), form_values(form, form_schema))
+            values = validated(form_schema(), form_values(form, form_schema))
             if incoming.size == 0:
                 raise Invalid("the file is empty", {"file": ["an empty file"]})
             with incoming.reader() as content:
@@ -117,7 +119,7 @@ class ToolkitRoutes:
             stored = incoming.commit()
         finally:
             incoming.discard()
-        return form_schema().dump(fields), {**meta, "sha256": stored.sha256}
+        return form_schema().dump(values), {**meta, "sha256": stored.sha256}
 
     # documents
 
@@ -132,8 +134,8 @@ class ToolkitRoutes:
                tag="toolkit", form=schemas.DocumentFields, response=schemas.Published, status=201,
                responses=UPLOAD_ANSWERS)
     def publish_document(self, request, access, body, query):
-        fields, file = self._upload(request, schemas.DocumentFields)
-        return call(self.toolkit.publish_document, fields, file, access.principal.sub)
+        values, file = self._upload(request, schemas.DocumentFields)
+        return call(self.toolkit.publish_document, values, file, access.principal.sub)
 
     @api.route("GET", "/toolkit/documents/{document_id}",
                summary="A document with every version and its comments (a hidden comment's text: staff only)",
@@ -146,8 +148,8 @@ class ToolkitRoutes:
                tag="toolkit", form=schemas.VersionFields, response=schemas.Published, status=201,
                responses={**UPLOAD_ANSWERS, 409: "The document is withdrawn"})
     def add_version(self, request, access, body, query, document_id):
-        fields, file = self._upload(request, schemas.VersionFields)
-        return call(self.toolkit.add_version, document_id, fields, file, access.principal.sub)
+        values, file = self._upload(request, schemas.VersionFields)
+        return call(self.toolkit.add_version, document_id, values, file, access.principal.sub)
 
     @api.route("POST", "/toolkit/documents/{document_id}/withdraw",
                summary="Withdraw a document, with the reason: it stays listed, no longer current",
@@ -209,8 +211,8 @@ class ToolkitRoutes:
         if not call(self.toolkit.access, access.principal.sub)["participant"]:  # before their file is kept
             raise Forbidden("the toolkit is open to the participants of the labs: a confirmed enrolment in a lab "
                             "gives access", {"reason": "not_a_participant"})
-        fields, file = self._upload(request, schemas.ProposalFields)
-        return call(self.toolkit.propose, access.principal.sub, fields, file)
+        values, file = self._upload(request, schemas.ProposalFields)
+        return call(self.toolkit.propose, access.principal.sub, values, file)
 
     @api.route("GET", "/toolkit/proposals", summary="The proposals, oldest first; only staff see them",
                tag="toolkit", query=schemas.ProposalsQuery, response=schemas.Proposal(many=True))
