@@ -31,3 +31,4 @@ bench: install infra
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.enrollment
+	$(BIN)/python -m bench.toolkit

@@ -37,6 +37,7 @@ ANY = "any"
 OWN_AMBITO = "own Ambito"
 OWN_PERSON = "own person"
 PUBLISHED = "published"
+ENROLLED = "enrolled"
 SUMMARY = "summary"
 SCOPES = {
     ANY: "everything the operation reaches",
@@ -45,6 +46,8 @@ SCOPES = {
     OWN_PERSON: "only the person the token is for (its `sub` is their person id)",
     PUBLISHED: "the published catalogue: no draft lab, and a session's `online_link` only in the labs the "
                "token's person (a `participant`) is enrolled in",
+    ENROLLED: "only if the token's person (its `sub`) has a confirmed enrolment in a lab, as the toolkit "
+              "learns from labs' events: from the confirmation on, also after the lab ends; and acting as themselves",
     SUMMARY: "only `{\"status\": \"ok\"}` or `{\"status\": \"degraded\"}`",
 }
 """Each scope, widest first, and what it lets a caller reach."""
@@ -72,6 +75,7 @@ READ_PEOPLE = {**READERS, "ambito": OWN_AMBITO, "participant": OWN_PERSON}
 READ_AMBITO = {**READERS, "ambito": OWN_AMBITO}
 CATALOGUE = {**READERS, "ambito": PUBLISHED, "participant": PUBLISHED}
 PUBLIC = {ANYONE: ANY}
+TOOLKIT = {"staff": ANY, "participant": ENROLLED}
 
 MATRIX: dict[str, dict[str, str]] = {
     # the platform
@@ -120,6 +124,20 @@ MATRIX: dict[str, dict[str, str]] = {
     "GET /certificates/{code}": PUBLIC,
     "GET /programme/themes": everyone(),
     "POST /programme/themes": STAFF,
+    # the toolkit: its participants' and staff's alone
+    "GET /toolkit/documents": TOOLKIT,
+    "POST /toolkit/documents": STAFF,
+    "GET /toolkit/documents/{document_id}": TOOLKIT,
+    "POST /toolkit/documents/{document_id}/versions": STAFF,
+    "POST /toolkit/documents/{document_id}/withdraw": STAFF,
+    "GET /toolkit/documents/{document_id}/versions/{n}/download": TOOLKIT,
+    "POST /toolkit/documents/{document_id}/comments": TOOLKIT,
+    "POST /toolkit/comments/{comment_id}/hide": STAFF,
+    "POST /toolkit/proposals": {"participant": ENROLLED},
+    "GET /toolkit/proposals": STAFF,
+    "POST /toolkit/proposals/{proposal_id}/publish": STAFF,
+    "POST /toolkit/proposals/{proposal_id}/reject": STAFF,
+    "GET /toolkit/stats/downloads": STAFF,
     # reports
     "GET /programme/kpis": READERS,
     "GET /programme/reports/ambiti": READ_AMBITO,
@@ -133,6 +151,8 @@ PERSONAL_DATA = frozenset({
     "GET /labs/{lab_id}/register.csv", "GET /labs/{lab_id}/register.xlsx",
     "GET /labs/{lab_id}/certificates/{person_id}.pdf", "GET /certificates/{code}",
     "GET /programme/kpis", "GET /programme/reports/ambiti", "GET /programme/reports/ats",
+    "GET /toolkit/documents/{document_id}", "POST /toolkit/documents/{document_id}/comments",
+    "POST /toolkit/proposals", "GET /toolkit/proposals",
 })
 """Operations whose answers carry personal data (people, registers, certificates, reports, the event
 feeds) or security records: no cache keeps them (``Cache-Control: no-store``)."""
@@ -227,6 +247,11 @@ class Access:
         if self.scope in (ANY, OWN_AMBITO):
             return rows
         raise Forbidden(f"{self.operation} reaches no person for this token")
+
+    @property
+    def toolkit_reader(self) -> str | None:
+        """The person the toolkit must find among the participants; None for staff, who read it all."""
+        return self.principal.sub if self.scope == ENROLLED else None
 
     @property
     def catalogue_reader(self) -> str | None:

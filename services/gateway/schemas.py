@@ -9,6 +9,8 @@ class ServiceHealth(Schema):
     events = fields.Integer(metadata={"description": "position of the last event in its log"})
     relay = fields.Dict(metadata={"description": "relay position and lag, in events"})
     projections = fields.Dict()
+    files = fields.Dict(metadata={"description": "the toolkit's stored files found damaged (corrupt: sha256, "
+                                                 "document_id, version); any makes it degraded"})
 
 
 class Health(Schema):

@@ -5,8 +5,9 @@ from services.gateway.labs_routes import LabsRoutes
 from services.gateway.platform_routes import PlatformRoutes
 from services.gateway.registry_routes import RegistryRoutes
 from services.gateway.revocations import Revocations
+from services.gateway.toolkit_routes import ToolkitRoutes
 
 
-class GatewayService(RegistryRoutes, LabsRoutes, PlatformRoutes, AuthRoutes):
+class GatewayService(RegistryRoutes, LabsRoutes, ToolkitRoutes, PlatformRoutes, AuthRoutes):
     name = "gateway"
     revocations = Revocations()
