@@ -13,7 +13,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
 from psycopg.sql import SQL, Identifier
 
-from rebuilding import config, db, idempotency
+from rebuilding import chain, config, db, idempotency
 from rebuilding.errors import Conflict, DomainError, Invalid, NotFound
 from rebuilding.envelope import Envelope, to_envelope
 from rebuilding.followers import ProjectionHealth
@@ -187,6 +187,7 @@ class ServiceApplication(Application):
         with db.creating_tables(self.name):
             super().__init__(env=env)
             datastore = self.recorder.datastore
+            chain.install(config.database().conninfo(), datastore.schema, self.recorder.events_table_name)
             self.relay_checkpoint = RelayCheckpoint(datastore)
             self.projections = tuple(cls(datastore) for cls in self.projection_classes)
             self.projection_health = ProjectionHealth(datastore)
