@@ -203,3 +203,15 @@ def head(conninfo: str, service: str) -> dict | None:
     if row is None:
         return None
     return {"service": service, "position": row[0], "hash": bytes(row[1]).hex(), "time": row[2].isoformat()}
+
+
+def events_table(service: str) -> str:
+    """A service's events table, as eventsourcing names it: ``<application name>_events``."""
+    return f"{service}_events"
+
+
+def exists(conninfo: str, service: str) -> bool:
+    """Whether the service's log has a chain yet (a service that never ran has neither)."""
+    with psycopg.connect(conninfo) as conn:
+        return conn.execute("SELECT to_regclass(%s) IS NOT NULL",
+                            (f'"{service}".{TABLE}',)).fetchone()[0]

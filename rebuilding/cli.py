@@ -11,29 +11,8 @@ import time
 from contextlib import contextmanager
 
 from rebuilding import config
+from rebuilding.progress import Progress
 from rebuilding.services import application_class
-
-
-class Progress:
-    """A progress bar on stderr, shown only on a terminal or when asked for."""
-
-    def __init__(self, total: int, label: str, enabled: bool | None = None):
-        self.total, self.label, self.done = max(total, 1), label, 0
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.started = time.monotonic()
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        if self.enabled:
-            share = min(self.done / self.total, 1.0)
-            rate = self.done / max(time.monotonic() - self.started, 1e-9)
-            bar = "#" * int(share * 30)
-            sys.stderr.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total} {rate:,.0f}/s")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 def cmd_token(args) -> None:
@@ -240,6 +219,9 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--projection", help="only this read model")
     rebuild.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
     rebuild.set_defaults(run=cmd_audit_rebuild)
+    from rebuilding import audit as audit_commands
+
+    audit_commands.add_commands(audit)
 
     status = commands.add_parser("status", help="each service's log, relay and read models; exits 1 when degraded")
     status.add_argument("services", nargs="*", metavar="SERVICE", help=f"among {', '.join(config.SERVICES)}; all by default")
