@@ -30,4 +30,5 @@ test: install infra
 bench: install infra
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.chain
 	$(BIN)/python -m bench.enrollment
