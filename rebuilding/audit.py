@@ -99,3 +99,38 @@ def add_commands(audit) -> None:
     verify_head.add_argument("head", help="a file written by chain-head")
     verify_head.add_argument("--public-key", help="the public key (PEM) you kept; default the platform's own")
     verify_head.set_defaults(run=cmd_verify_head)
+
+
+def cmd_verify(args) -> None:
+    """Rebuild each read model into a scratch copy and compare it with the live one; exit 1 on any difference."""
+    from rebuilding.cli import Progress, application_class, selected_projections, source_log
+    from rebuilding.rebuilds import verify
+
+    app = application_class(args.service)()
+    different = False
+    for projection in selected_projections(app, args.projection):
+        with source_log(app, projection.source) as source:
+            progress = Progress(projection.position(projection.source), f"{args.service}.{projection.name}",
+                                args.progress)
+            comparisons = verify(source, projection, on_progress=progress.advance, limit=args.limit)
+        progress.close()
+        for comparison in comparisons:
+            verdict = "same" if comparison.same else "DIFFERENT"
+            print(f"{args.service}.{comparison.table}: {verdict}; live {comparison.live_rows} rows "
+                  f"(md5 {comparison.live_checksum}), rebuilt {comparison.rebuilt_rows} rows "
+                  f"(md5 {comparison.rebuilt_checksum})")
+            for difference in comparison.differences:
+                print(f"  {difference}")
+            different |= not comparison.same
+    if different:
+        raise SystemExit(1)
+
+
+def add_read_model_commands(audit) -> None:
+    verify = audit.add_parser("verify", help="rebuild a service's read models into a scratch copy and compare "
+                              "them with the live ones, row by row (exit 1 on any difference)")
+    verify.add_argument("service", choices=config.SERVICES)
+    verify.add_argument("--projection", help="only this read model")
+    verify.add_argument("--limit", type=int, default=1000, help="differing rows named per table, at most")
+    verify.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
+    verify.set_defaults(run=cmd_verify)

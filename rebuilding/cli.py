@@ -79,14 +79,26 @@ def cmd_audit_rebuild(args) -> None:
     from rebuilding.views import rebuild
 
     app = application_class(args.service)()
-    for projection in app.projections:
-        if args.projection and projection.name != args.projection:
-            continue
+    for projection in selected_projections(app, args.projection):
         with source_log(app, projection.source) as source:
             progress = Progress(source.last_position(), f"{args.service}.{projection.name}", args.progress)
+            started = time.monotonic()
             count = rebuild(source, projection, on_progress=progress.advance)
         progress.close()
-        print(f"{args.service}.{projection.name}: rebuilt from {count} events of {projection.source}")
+        rate = count / max(time.monotonic() - started, 1e-9)
+        print(f"{args.service}.{projection.name}: rebuilt from {count} events of {projection.source} "
+              f"({rate:,.0f} events/s), swapped in at position {projection.position(projection.source)}")
+
+
+def selected_projections(app, name: str | None) -> list:
+    """The service's read models that can be rebuilt (all, or the one named); followers that send mail are not."""
+    chosen = [p for p in app.projections if name in (None, p.name)]
+    if name and not chosen:
+        raise SystemExit(f"{app.name} has no read model {name!r}; it has: {', '.join(p.name for p in app.projections)}")
+    for projection in chosen:
+        if not projection.rebuildable:
+            print(f"{app.name}.{projection.name}: not rebuilt (what it did leaves the platform)", file=sys.stderr)
+    return [p for p in chosen if p.rebuildable]
 
 
 @contextmanager
@@ -222,6 +234,7 @@ def parser() -> argparse.ArgumentParser:
     from rebuilding import audit as audit_commands
 
     audit_commands.add_commands(audit)
+    audit_commands.add_read_model_commands(audit)
 
     status = commands.add_parser("status", help="each service's log, relay and read models; exits 1 when degraded")
     status.add_argument("services", nargs="*", metavar="SERVICE", help=f"among {', '.join(config.SERVICES)}; all by default")
