@@ -134,3 +134,125 @@ def add_read_model_commands(audit) -> None:
     verify.add_argument("--limit", type=int, default=1000, help="differing rows named per table, at most")
     verify.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
     verify.set_defaults(run=cmd_verify)
+
+
+def applications(names: list[str]) -> list:
+    from rebuilding.services import application_class
+
+    return [application_class(name)() for name in services_named(names)]
+
+
+def history_filters(args) -> "history.Filters":
+    from rebuilding import history
+    from rebuilding.eventstore import aggregate_id
+
+    try:
+        since = history.moment(args.since) if args.since else None
+        until = history.moment(args.until_time) if args.until_time else None
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    return history.Filters(
+        aggregate=aggregate_id(args.aggregate, "aggregate") if args.aggregate else None,
+        types=args.type or [], since=since, until=until, mentions=args.person or [],
+        after=args.after, stop=args.until)
+
+
+def cmd_events(args) -> None:
+    """Print the events of every service (or those named) that pass the filters, as JSON lines or a table."""
+    from rebuilding import history
+    from rebuilding.errors import NotFound
+    from rebuilding.progress import Progress
+
+    try:
+        filters = history_filters(args)
+    except NotFound as error:
+        raise SystemExit(str(error)) from None
+    apps = applications(args.services)
+    if args.at:
+        return show_state_at(apps, filters, args)
+    progress = Progress(sum(max(app.last_position() - filters.after, 0) for app in apps), "events", args.progress)
+    reached: dict[str, int] = {}
+
+    def on_position(service: str, position: int) -> None:
+        reached[service] = position - filters.after
+        progress.reach(sum(reached.values()))
+
+    write = table_writer(sys.stdout) if args.format == "table" else jsonl_writer(sys.stdout)
+    shown = 0
+    for envelope in history.merged(apps, filters, on_position):
+        write(envelope)
+        shown += 1
+    progress.close()
+    if progress.enabled:
+        print(f"{shown} events shown", file=sys.stderr)
+
+
+def show_state_at(apps, filters, args) -> None:
+    from rebuilding import history
+
+    if filters.aggregate is None:
+        raise SystemExit("--at needs --aggregate: the aggregate whose state to show")
+    try:
+        at = history.moment(args.at)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    found = history.state_at(apps, filters.aggregate, at)
+    if found is None:
+        raise SystemExit(f"no aggregate {filters.aggregate} existed at {at.isoformat()}")
+    if args.format != "table":
+        sys.stdout.write(json.dumps(found, ensure_ascii=False) + "\n")
+        return
+    print(f"{found['kind']} {found['aggregate']} ({found['service']}) at {found['at']}: version {found['version']}")
+    for name, value in found["state"].items():
+        print(f"  {name}: {json.dumps(value, ensure_ascii=False)}")
+    print(f"from these {len(found['events'])} events:")
+    write = table_writer(sys.stdout)
+    for envelope in found["events"]:
+        write(envelope)
+
+
+def jsonl_writer(out):
+    return lambda envelope: out.write(json.dumps(envelope, ensure_ascii=False) + "\n")
+
+
+TABLE_COLUMNS = ("time (UTC)", "service", "position", "event", "subject", "data")
+
+
+def table_writer(out, data_width: int = 100):
+    """A readable table, one event a line: its header first, then each row as it comes (nothing is held)."""
+    out.write(f"{TABLE_COLUMNS[0]:<19}  {TABLE_COLUMNS[1]:<9} {TABLE_COLUMNS[2]:>8}  {TABLE_COLUMNS[3]:<36} "
+              f"{TABLE_COLUMNS[4]:<36}  {TABLE_COLUMNS[5]}\n")
+
+    def write(envelope) -> None:
+        from datetime import datetime, timezone
+
+        at = datetime.fromisoformat(envelope["time"]).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        event = ".".join(envelope["type"].split(".")[-3:])
+        data = json.dumps(envelope["data"], ensure_ascii=False, separators=(",", ":"))
+        if len(data) > data_width:
+            data = data[:data_width - 1] + "…"
+        service = envelope["source"].rpartition("/")[2]
+        out.write(f"{at:<19}  {service:<9} {envelope['position']:>8}  {event:<36} {envelope['subject']:<36}  {data}\n")
+
+    return write
+
+
+def add_history_commands(audit) -> None:
+    events = audit.add_parser("events", help="print the events of every service, merged by time, as JSON lines "
+                              "or a table; or, with --at, an aggregate's state at a moment")
+    events.add_argument("services", nargs="*", metavar="SERVICE", help="all by default")
+    events.add_argument("--aggregate", help="only the events of this aggregate id")
+    events.add_argument("--type", action="append", help="only this event type: lab.enrolment_confirmed, "
+                        "enrolment_confirmed or the whole type; again for more")
+    events.add_argument("--person", action="append", help="only events that name this id (a person, a lab, "
+                        "an Ambito), as their subject or in their data; again for more")
+    events.add_argument("--since", help="only events at or after this time (ISO 8601; Italian time without offset)")
+    events.add_argument("--until-time", help="only events at or before this time")
+    events.add_argument("--after", type=int, default=0, help="start after this log position")
+    events.add_argument("--until", type=int, help="stop at this log position")
+    events.add_argument("--at", help="show the state of --aggregate at this time, with the events that made it")
+    events.add_argument("--format", choices=["jsonl", "table"], default=None,
+                        help="JSON lines (the default, and for --at the state as one JSON line) or a table")
+    events.add_argument("--progress", action="store_true", default=None,
+                        help="show progress and rate on stderr (the default on a terminal)")
+    events.set_defaults(run=cmd_events)

@@ -62,19 +62,6 @@ def cmd_relay(args) -> None:
         raise SystemExit(status)
 
 
-def cmd_audit_events(args) -> None:
-    from rebuilding.eventstore import aggregate_id
-
-    app = application_class(args.service)()
-    subject = str(aggregate_id(args.aggregate, "aggregate")) if args.aggregate else None
-    progress = Progress(app.last_position() - args.after, f"{args.service} events", args.progress)
-    for envelope in app.envelopes(after=args.after, stop=args.until):
-        progress.advance(1)
-        if subject is None or envelope["subject"] == subject:
-            sys.stdout.write(json.dumps(envelope, ensure_ascii=False) + "\n")
-    progress.close()
-
-
 def cmd_audit_rebuild(args) -> None:
     from rebuilding.views import rebuild
 
@@ -219,20 +206,14 @@ def parser() -> argparse.ArgumentParser:
     relay.set_defaults(run=cmd_relay)
 
     audit = commands.add_parser("audit", help="replay the event history").add_subparsers(dest="what", required=True)
-    events = audit.add_parser("events", help="print a service's events in order, as JSON lines")
-    events.add_argument("service", choices=config.SERVICES)
-    events.add_argument("--aggregate", help="only the events of this aggregate id")
-    events.add_argument("--after", type=int, default=0, help="start after this log position")
-    events.add_argument("--until", type=int, help="stop at this log position")
-    events.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
-    events.set_defaults(run=cmd_audit_events)
+    from rebuilding import audit as audit_commands
+
+    audit_commands.add_history_commands(audit)
     rebuild = audit.add_parser("rebuild", help="rebuild a service's read models from its events")
     rebuild.add_argument("service", choices=config.SERVICES)
     rebuild.add_argument("--projection", help="only this read model")
     rebuild.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
     rebuild.set_defaults(run=cmd_audit_rebuild)
-    from rebuilding import audit as audit_commands
-
     audit_commands.add_commands(audit)
     audit_commands.add_read_model_commands(audit)
 

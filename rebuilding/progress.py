@@ -19,6 +19,10 @@ class Progress:
         if self.enabled and (not self.shown or time.monotonic() - self.drawn >= REDRAW or self.done >= self.total):
             self._draw()
 
+    def reach(self, done: int) -> None:
+        """Say how far it is, rather than how much more was done."""
+        self.advance(done - self.done)
+
     def _draw(self) -> None:
         self.drawn, self.shown = time.monotonic(), True
         share = min(self.done / self.total, 1.0)

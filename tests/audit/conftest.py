@@ -29,3 +29,6 @@ def sql(statement: str, params=()) -> list:
     with psycopg.connect(config.database().conninfo(), autocommit=True) as conn:
         cursor = conn.execute(statement, params)
         return cursor.fetchall() if cursor.description else []
+
+
+from tests.labs.conftest import labs, registry, territory  # noqa: E402, F401  (the real services' fixtures)
