@@ -215,3 +215,25 @@ def exists(conninfo: str, service: str) -> bool:
     with psycopg.connect(conninfo) as conn:
         return conn.execute("SELECT to_regclass(%s) IS NOT NULL",
                             (f'"{service}".{TABLE}',)).fetchone()[0]
+
+
+class ChainBroken(Exception):
+    """A log's chain does not hold: no head is signed for it, no pack vouches for it."""
+
+    def __init__(self, service: str, findings: list[Finding]):
+        self.findings = findings
+        super().__init__("\n".join(map(str, findings)) + f"\n{service}: the chain does not hold")
+
+
+def checked_head(conninfo: str, service: str) -> dict | None:
+    """The head of a service's chain, once the chain is walked up to it and holds; raises ``ChainBroken``."""
+    found = head(conninfo, service)
+    if found is None:
+        return None
+    walk = Walk(service)
+    findings = list(verify(conninfo, service, events_table(service), walk, stop=found["position"]))
+    if findings:
+        raise ChainBroken(service, findings)
+    if walk.hash.hex() != found["hash"]:  # cannot be, with no finding: but a head must never be taken on trust
+        raise ChainBroken(service, [Finding(service, found["position"], "altered", "the walk ends on another hash")])
+    return found

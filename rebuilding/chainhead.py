@@ -64,7 +64,7 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     return key
 
 
-def _signed_bytes(document: dict) -> bytes:
+def signed_bytes(document: dict) -> bytes:
     """What the signature covers: the heads and the export time, as canonical JSON."""
     return json.dumps({"heads": document["heads"], "exported": document["exported"]},
                       sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -74,12 +74,12 @@ def sign(heads: list[dict], key: Ed25519PrivateKey) -> dict:
     document = {"heads": heads, "exported": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return {**document, "algorithm": "Ed25519", "public_key": public.hex(),
-            "signature": key.sign(_signed_bytes(document)).hex()}
+            "signature": key.sign(signed_bytes(document)).hex()}
 
 
 def signature_holds(document: dict, key: Ed25519PublicKey) -> bool:
     try:
-        key.verify(bytes.fromhex(document["signature"]), _signed_bytes(document))
+        key.verify(bytes.fromhex(document["signature"]), signed_bytes(document))
     except (InvalidSignature, KeyError, ValueError, TypeError):
         return False
     return True

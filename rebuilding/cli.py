@@ -216,6 +216,7 @@ def parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(run=cmd_audit_rebuild)
     audit_commands.add_commands(audit)
     audit_commands.add_read_model_commands(audit)
+    audit_commands.add_pack_command(audit)
 
     status = commands.add_parser("status", help="each service's log, relay and read models; exits 1 when degraded")
     status.add_argument("services", nargs="*", metavar="SERVICE", help=f"among {', '.join(config.SERVICES)}; all by default")
