@@ -94,6 +94,8 @@ class Projection(Checkpoint):
 
     source: ClassVar[str]
     tables: ClassVar[tuple[str, ...]] = ()
+    source_generation: ClassVar[int] = 1
+    """Which generation of another service's events its handlers read (``rebuilding.versions``)."""
     rebuildable: ClassVar[bool] = True
     """False for a follower whose effects leave the database (mail sent): a rebuild passes it by."""
 
