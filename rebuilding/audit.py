@@ -74,8 +74,10 @@ def cmd_verify_head(args) -> None:
     for problem in problems:
         print(problem)
     for head in document["heads"]:
+        broken = any(problem.startswith(f"{head['service']}:") or problem.startswith(f"{head['service']} ")
+                     for problem in problems)
         print(f"{head['service']}: position {head['position']} {head['hash']} "
-              f"({head['time']}): {'NOT held' if problems else 'held'}")
+              f"({head['time']}): {'NOT held' if broken else 'held'}")
     if problems:
         raise SystemExit(1)
     print(f"signature good; history unchanged up to every head exported {document['exported']}")

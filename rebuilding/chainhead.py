@@ -86,7 +86,10 @@ def signature_holds(document: dict, key: Ed25519PublicKey) -> bool:
 
 
 def check(document: dict, conninfo: str) -> list[str]:
-    """Whether each service's log still holds the history its head was taken of; the problems, if any."""
+    """Whether each service's log still holds the history its head was taken of; the problems, if any.
+
+    Each problem begins with the service's name.
+    """
     problems = []
     for head in document["heads"]:
         service = head["service"]

@@ -137,6 +137,7 @@ def _write_states(folder: Path, apps, aggregates, moment: datetime) -> dict:
             lines.write(json.dumps(found, ensure_ascii=False) + "\n")
             for field, value in found["state"].items():
                 rows.writerow([service, aggregate, found["kind"], found["version"], found["at"], field,
+                               value if isinstance(value, str) else
                                json.dumps(value, ensure_ascii=False, separators=(",", ":"))])
             count += 1
     return {"state.jsonl": count}
