@@ -7,8 +7,9 @@ transaction, as the services' batch writes do) twice: with the chain's trigger,
 and in a second store whose trigger is dropped. Beside them, the raw baseline: the
 same rows inserted with plain SQL (executemany, one transaction a batch) into a
 table with the events table's shape and no trigger. Then one event a transaction,
-as a single command writes, with and without the trigger. Each figure is the best
-of REPEATS runs, each into a fresh store.
+as a single command writes, with and without the trigger. And, once, the backfill
+an upgrade runs: linking a store of EVENTS events made without the chain. Each
+other figure is the best of REPEATS runs, each into a fresh store.
 """
 
 # bench.common first: it imports rebuilding, which must come before psycopg.
@@ -90,6 +91,9 @@ def main() -> None:
         conninfo = settings.conninfo()
         raw = raw_inserts(conninfo)
         without = batches(conninfo, f"recorder, no chain ({EVENTS_PER_SAVE:,} a transaction)", with_chain=False)
+        # The last store without a chain stays: linking it is what an upgrade does.
+        backfill = timed("backfill: linking a store made before the chain",
+                         lambda: chain.install(conninfo, "bench_nochain", "bench_nochain_events"))
         chained = batches(conninfo, f"recorder with chain ({EVENTS_PER_SAVE:,} a transaction)", with_chain=True)
         single_without = singles(conninfo, "recorder, no chain (1 a transaction)", with_chain=False)
         single_chained = singles(conninfo, "recorder with chain (1 a transaction)", with_chain=True)
@@ -97,6 +101,7 @@ def main() -> None:
     show(without, raw)
     show(chained, raw)
     show(chained, without)
+    show(backfill, raw)
     show(single_without)
     show(single_chained, single_without)
 
