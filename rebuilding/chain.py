@@ -109,19 +109,17 @@ def install(conninfo: str, schema: str, events_table: str) -> int:
 
 def _backfill(conn, schema: str, events_table: str) -> int:
     previous, last, count = GENESIS, 0, 0
-    insert = _sql("INSERT INTO {schema}.event_chain (position, previous, hash) VALUES (%s, %s, %s)", schema)
+    copy = _sql("COPY {schema}.event_chain (position, previous, hash) FROM STDIN", schema)
     with conn.cursor(name="chain_backfill") as rows:
         rows.itersize = FETCH
         rows.execute(_sql("SELECT notification_id, originator_id, originator_version, topic, state "
                           "FROM {schema}.{events} ORDER BY notification_id", schema, events_table))
         while page := rows.fetchmany(FETCH):
-            links = []
-            for position, originator_id, version, topic, state in page:
-                digest = link_hash(previous, position, originator_id, version, topic, state)
-                links.append((position, last, digest))
-                previous, last = digest, position
-            with conn.cursor() as writer:
-                writer.executemany(insert, links)
+            with conn.cursor() as writer, writer.copy(copy) as links:
+                for position, originator_id, version, topic, state in page:
+                    digest = link_hash(previous, position, originator_id, version, topic, state)
+                    links.write_row((position, last, digest))
+                    previous, last = digest, position
             count += len(page)
     return count
 
