@@ -68,7 +68,8 @@ def raw_inserts(conninfo: str) -> Figure:
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("DROP SCHEMA IF EXISTS bench_raw CASCADE; CREATE SCHEMA bench_raw")
         conn.execute("CREATE TABLE bench_raw.events (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
-                     "topic text, state bytea, notification_id bigserial, PRIMARY KEY (originator_id, originator_version))")
+                     "topic text, state bytea, notification_id bigserial, "
+                     "PRIMARY KEY (originator_id, originator_version))")
         conn.execute("CREATE UNIQUE INDEX ON bench_raw.events (notification_id)")
     topic = "bench.common:Tally.Counted"
     body = ('{"note":"%s","originator_id":"%s","originator_version":2,"timestamp":"2026-12-06T14:00:00+00:00"}'

@@ -112,7 +112,7 @@ def cmd_verify(args) -> None:
     app = application_class(args.service)()
     different = False
     for projection in selected_projections(app, args.projection):
-        with source_log(app, projection.source) as source:
+        with source_log(app, projection.source, projection.source_generation) as source:
             progress = Progress(projection.position(projection.source), f"{args.service}.{projection.name}",
                                 args.progress)
             comparisons = verify(source, projection, on_progress=progress.advance, limit=args.limit)

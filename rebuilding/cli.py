@@ -67,7 +67,7 @@ def cmd_audit_rebuild(args) -> None:
 
     app = application_class(args.service)()
     for projection in selected_projections(app, args.projection):
-        with source_log(app, projection.source) as source:
+        with source_log(app, projection.source, projection.source_generation) as source:
             progress = Progress(source.last_position(), f"{args.service}.{projection.name}", args.progress)
             started = time.monotonic()
             count = rebuild(source, projection, on_progress=progress.advance)
@@ -89,7 +89,7 @@ def selected_projections(app, name: str | None) -> list:
 
 
 @contextmanager
-def source_log(app, source: str):
+def source_log(app, source: str, generation: int = 1):
     """The log a read model is built from: the service's own, or another's over RPC (never its tables)."""
     if source == app.name:
         yield app
@@ -99,7 +99,7 @@ def source_log(app, source: str):
     from rebuilding.followers import RemoteLog
 
     with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=60) as rpc:
-        yield RemoteLog(source, rpc)
+        yield RemoteLog(source, rpc, generation)
 
 
 def cmd_status(args) -> None:

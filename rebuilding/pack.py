@@ -168,6 +168,11 @@ def readme(manifest: dict) -> str:
     span_en = f"from {manifest['since'] or 'the beginning'} to {manifest['until'] or manifest['generated']}"
     heads = "\n".join(f"  {h['service']}: posizione/position {h['position']}, hash {h['hash']}"
                       for h in manifest["chain_heads"]["heads"])
+    people_it = people_en = ""
+    if subject["kind"] == "ambito":
+        people = len(subject["ids_included"]) - 1
+        people_it = f"; e gli eventi delle {people} persone che il registro associa all'Ambito"
+        people_en = f"; and the events of the {people} people the registry places in the Ambito"
     out = io.StringIO()
     out.write(f"""PACCHETTO DI AUDIT – Rebuilding (ANCI Lombardia)
 ================================================
@@ -184,8 +189,7 @@ Contenuto: tutto ciò che è accaduto a {kind_it} {subject['id']}, {span_it}
   manifest.json              l'elenco dei file con il loro SHA-256, e le teste di catena
   SHA256SUMS                 gli SHA-256 di tutti i file qui sopra e di questo README
 
-Sono inclusi gli eventi il cui soggetto è l'identificativo, o i cui dati lo nominano; per un Ambito,
-anche gli eventi delle persone che il registro associa all'Ambito ({len(subject['ids_included']) - 1}).
+Sono inclusi gli eventi il cui soggetto è l'identificativo, o i cui dati lo nominano{people_it}.
 
 Come verificarlo, senza il nostro software:
 
@@ -217,8 +221,7 @@ Contents: everything that happened to {kind_en} {subject['id']}, {span_en}
   manifest.json              every file with its SHA-256, and the chain heads
   SHA256SUMS                 the SHA-256 of every file above and of this README
 
-Included are the events whose subject is the id, or whose data names it; for an Ambito, also the
-events of the people the registry places in it ({len(subject['ids_included']) - 1}).
+Included are the events whose subject is the id, or whose data names it{people_en}.
 
 How to check it, without our software:
 

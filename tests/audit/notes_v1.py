@@ -1,4 +1,4 @@
-"""The notes of the schema-evolution test, as the old code had them: loaded as ``tests.audit.notes`` in a child process."""
+"""The notes of the schema-evolution test as the old code had them, loaded as ``tests.audit.notes`` in a child."""
 
 from eventsourcing.domain import Aggregate, event
 
