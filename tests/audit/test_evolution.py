@@ -148,3 +148,39 @@ def test_a_read_model_of_another_service_reads_the_generation_its_handlers_were_
     rpc = {app.name: SimpleNamespace(events=lambda **asked: app.log_page(**asked))}  # the events RPC, in process
     assert [e["type"][-2:] for e in RemoteLog(app.name, rpc).envelopes()] == ["v1", "v1"]
     assert [e["type"][-2:] for e in RemoteLog(app.name, rpc, generation=2).envelopes()] == ["v1", "v2"]
+
+
+def test_a_subscription_moved_to_generation_2_leaves_the_generation_1_exchange(broker, unique):
+    from types import SimpleNamespace
+
+    from kombu import Connection
+
+    from rebuilding.nameko_ext import Subscription
+    from rebuilding.topology import consumer_queue
+
+    source = f"notes_{unique}"
+    projection = SimpleNamespace(name="note_words", source=source, source_generation=2)
+    store = SimpleNamespace(container=SimpleNamespace(service_name=f"reader_{unique}"),
+                            app=SimpleNamespace(projection_health=None), amqp_uri=broker)
+    subscription = Subscription(store, projection)
+    with Connection(broker) as connection:
+        channel = connection.channel()
+        with pika.BlockingConnection(pika.URLParameters(broker)) as declaring:
+            for name in (f"rebuilding.{source}", f"rebuilding.{source}.v2"):
+                declaring.channel().exchange_declare(name, exchange_type="topic", durable=True)
+        consumer_queue(subscription.queue_name, source, [f"{source}.#"], generation=1)(channel).declare()  # before
+        subscription.queue(channel).declare()  # after the move: bound to generation 2 as well ...
+        subscription._unbind_other_generations(connection)  # ... and no longer to generation 1
+        with pika.BlockingConnection(pika.URLParameters(broker)) as publishing:
+            out = publishing.channel()
+            out.confirm_delivery()
+            out.basic_publish(f"rebuilding.{source}", f"{source}.note.edited", b'{"generation": 1}')
+            out.basic_publish(f"rebuilding.{source}.v2", f"{source}.note.edited", b'{"generation": 2}')
+            bodies = []
+            for method, _, body in out.consume(subscription.queue_name, auto_ack=True, inactivity_timeout=2):
+                if method is None:  # nothing more comes
+                    break
+                bodies.append(json.loads(body))
+            out.cancel()
+            out.queue_delete(subscription.queue_name)
+    assert bodies == [{"generation": 2}]
