@@ -23,6 +23,8 @@ class FeedQuery(Schema):
     after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62),
                            metadata={"description": "the last position the subscriber has; 0 for the whole history"})
     limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=1000))
+    version = fields.Integer(load_default=1, validate=validate.Range(min=1, max=99), metadata={
+        "description": "the generation of the events: each in its newest version up to this one (docs/subscribing.md)"})
 
 
 class FeedPage(Schema):
