@@ -30,5 +30,7 @@ test: install infra
 bench: install infra
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.chain
 	$(BIN)/python -m bench.enrollment
 	$(BIN)/python -m bench.surveys
+	$(BIN)/python -m bench.toolkit

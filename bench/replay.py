@@ -1,29 +1,59 @@
-"""Replay speed: how fast a service's whole log reads back, in order.
+"""Replay speed: how fast a service's whole log reads back, and what the audit tools make of it.
 
-    .venv/bin/python -m bench.replay
+    .venv/bin/python -m bench.replay              # 1,000,000 events
+    .venv/bin/python -m bench.replay 100000       # fewer, for a quick look
 
-Batch-saves EVENTS events to a bench-only service, then reads them all back, in
-pages of PAGE, three ways: as envelopes (what the audit tools and projection
-rebuilds do), as raw notifications (the recorder's pages, undecoded), and, as the
-baseline, with one plain SQL scan of the events table through a server-side cursor.
-Each figure is the best of REPEATS reads.
+Batch-saves EVENTS events to a bench-only service (with its hash chain, as every
+service has), then reads them all back, in pages of PAGE, two ways in this process:
+as envelopes (what the audit tools and rebuilds read) and as raw notifications.
+Then each audit command's work, each in a fresh process of its own so that its
+peak memory (max RSS) is its own: ``audit events`` (decode, filter, JSON lines to
+/dev/null), ``verify-chain`` (walk and recompute the chain), ``rebuild`` (replay
+into a scratch copy of a read model, swap it in) and ``verify`` (replay into a
+scratch copy, compare row by row). Beside each, the baseline measured in the same
+run: one plain SQL scan of the events table through a server-side cursor. Each
+in-process figure is the best of REPEATS reads; each command runs once.
 """
 
 # bench.common first: it imports rebuilding, which must come before psycopg.
 from bench.common import Figure, append_events, bench_database, best_of, show, timed
 
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
 import psycopg
 from psycopg import sql
 
 from rebuilding.eventstore import ServiceApplication
+from rebuilding.views import Projection
 
-EVENTS = 100_000
+EVENTS = 1_000_000
 PAGE = 1000
 REPEATS = 3
 
 
+class TallyCounts(Projection):
+    """A read model of the bench's tallies: one row per tally, with how many times it was counted."""
+
+    name = "tally_counts"
+    source = "bench_replay"
+    tables = ("CREATE TABLE IF NOT EXISTS {schema}.tally_counts (id uuid PRIMARY KEY, counted int NOT NULL)",)
+
+    def on_tally_created(self, cursor, envelope):
+        self.execute(cursor, "INSERT INTO {schema}.tally_counts VALUES (%s, 0)", (envelope["subject"],))
+
+    def on_tally_counted(self, cursor, envelope):
+        self.execute(cursor, "UPDATE {schema}.tally_counts SET counted = counted + 1 WHERE id = %s",
+                     (envelope["subject"],))
+
+
 class BenchReplay(ServiceApplication):
     name = "bench_replay"
+    projection_classes = (TallyCounts,)
 
 
 def drain(rows) -> int:
@@ -39,31 +69,87 @@ def scan(conninfo: str, table: sql.Composable) -> int:
         return count
 
 
-def read(label: str, count_all) -> Figure:
+def read(label: str, count_all, expected: int) -> Figure:
     """The fastest of REPEATS full reads, checked to have seen every event."""
     figure = best_of(REPEATS, lambda: timed(label, count_all))
-    if figure.events != EVENTS:
-        raise RuntimeError(f"{label} read {figure.events} events, not {EVENTS}")
+    if figure.events != expected:
+        raise RuntimeError(f"{label} read {figure.events} events, not {expected}")
     return figure
 
 
-def main() -> None:
+# Each command, as the CLI runs it, in a child process: `python -m bench.replay --child <command>`.
+
+def child(command: str) -> None:
+    from rebuilding import chain, config, history, rebuilds
+    from rebuilding.audit import jsonl_writer
+
+    app = BenchReplay()
+    projection = app.projection(TallyCounts)
+    started = time.perf_counter()
+    if command == "events":
+        with open(os.devnull, "w") as sink:
+            write = jsonl_writer(sink)
+            count = 0
+            for envelope in history.merged([app], history.Filters()):
+                write(envelope)
+                count += 1
+    elif command == "verify-chain":
+        walk = chain.Walk(app.name)
+        findings = list(chain.verify(config.database().conninfo(), app.name, app.recorder.events_table_name, walk))
+        assert not findings, findings[:3]
+        count = walk.events
+    elif command == "rebuild":
+        count = rebuilds.rebuild(app, projection)
+    elif command == "verify":
+        comparisons = rebuilds.verify(app, projection)
+        assert all(c.same for c in comparisons), comparisons
+        count = projection.position(app.name)
+    else:
+        raise SystemExit(f"no command {command}")
+    seconds = time.perf_counter() - started
+    app.close()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"events": count, "seconds": seconds, "peak_mib": peak_kib / 1024}))
+
+
+def command(label: str, name: str) -> tuple[Figure, float]:
+    result = subprocess.run([sys.executable, "-m", "bench.replay", "--child", name],
+                            capture_output=True, text=True, env=os.environ.copy())
+    if result.returncode:
+        raise RuntimeError(f"{name} failed: {result.stderr[-2000:]}")
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    return Figure(label, figures["events"], figures["seconds"]), figures["peak_mib"]
+
+
+def main(events: int) -> None:
     with bench_database("rebuilding_bench_replay") as settings:
         app = BenchReplay()
         try:
-            appended = append_events(app, EVENTS)
+            appended = append_events(app, events)
             table = sql.Identifier(app.recorder.datastore.schema, app.recorder.events_table_name)
-            raw = read("SQL scan, server-side cursor", lambda: scan(settings.conninfo(), table))
-            notifications = read("notifications (recorder pages)", lambda: drain(app.notifications(batch=PAGE)))
-            envelopes = read("envelopes (decode + envelope)", lambda: drain(app.envelopes(batch=PAGE)))
+            raw = read("SQL scan, server-side cursor", lambda: scan(settings.conninfo(), table), events)
+            notifications = read("notifications (recorder pages)", lambda: drain(app.notifications(batch=PAGE)),
+                                 events)
+            envelopes = read("envelopes (decode + envelope)", lambda: drain(app.envelopes(batch=PAGE)), events)
         finally:
             app.close()
+        commands = [command(label, name) for label, name in (
+            ("audit events (JSON lines)", "events"), ("audit verify-chain", "verify-chain"),
+            ("audit rebuild (scratch copy, swap)", "rebuild"), ("audit verify (scratch copy, compare)", "verify"))]
+        raw_after = read("SQL scan, server-side cursor (again)", lambda: scan(settings.conninfo(), table), events)
+    baseline = min(raw, raw_after, key=lambda figure: figure.seconds)
     show(appended)
     show(raw)
-    show(notifications, raw)
-    show(envelopes, raw)
-    show(envelopes, notifications)
+    show(raw_after)
+    show(notifications, baseline)
+    show(envelopes, baseline)
+    for figure, peak in commands:
+        show(figure, baseline)
+        print(f"{'':<44} peak memory {peak:,.0f} MiB", flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2])
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else EVENTS)

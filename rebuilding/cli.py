@@ -11,29 +11,8 @@ import time
 from contextlib import contextmanager
 
 from rebuilding import config
+from rebuilding.progress import Progress
 from rebuilding.services import application_class
-
-
-class Progress:
-    """A progress bar on stderr, shown only on a terminal or when asked for."""
-
-    def __init__(self, total: int, label: str, enabled: bool | None = None):
-        self.total, self.label, self.done = max(total, 1), label, 0
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.started = time.monotonic()
-
-    def advance(self, n: int) -> None:
-        self.done += n
-        if self.enabled:
-            share = min(self.done / self.total, 1.0)
-            rate = self.done / max(time.monotonic() - self.started, 1e-9)
-            bar = "#" * int(share * 30)
-            sys.stderr.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total} {rate:,.0f}/s")
-            sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
 
 
 def cmd_token(args) -> None:
@@ -83,35 +62,34 @@ def cmd_relay(args) -> None:
         raise SystemExit(status)
 
 
-def cmd_audit_events(args) -> None:
-    from rebuilding.eventstore import aggregate_id
-
-    app = application_class(args.service)()
-    subject = str(aggregate_id(args.aggregate, "aggregate")) if args.aggregate else None
-    progress = Progress(app.last_position() - args.after, f"{args.service} events", args.progress)
-    for envelope in app.envelopes(after=args.after, stop=args.until):
-        progress.advance(1)
-        if subject is None or envelope["subject"] == subject:
-            sys.stdout.write(json.dumps(envelope, ensure_ascii=False) + "\n")
-    progress.close()
-
-
 def cmd_audit_rebuild(args) -> None:
     from rebuilding.views import rebuild
 
     app = application_class(args.service)()
-    for projection in app.projections:
-        if args.projection and projection.name != args.projection:
-            continue
-        with source_log(app, projection.source) as source:
+    for projection in selected_projections(app, args.projection):
+        with source_log(app, projection.source, projection.source_generation) as source:
             progress = Progress(source.last_position(), f"{args.service}.{projection.name}", args.progress)
+            started = time.monotonic()
             count = rebuild(source, projection, on_progress=progress.advance)
         progress.close()
-        print(f"{args.service}.{projection.name}: rebuilt from {count} events of {projection.source}")
+        rate = count / max(time.monotonic() - started, 1e-9)
+        print(f"{args.service}.{projection.name}: rebuilt from {count} events of {projection.source} "
+              f"({rate:,.0f} events/s), swapped in at position {projection.position(projection.source)}")
+
+
+def selected_projections(app, name: str | None) -> list:
+    """The service's read models that can be rebuilt (all, or the one named); followers that send mail are not."""
+    chosen = [p for p in app.projections if name in (None, p.name)]
+    if name and not chosen:
+        raise SystemExit(f"{app.name} has no read model {name!r}; it has: {', '.join(p.name for p in app.projections)}")
+    for projection in chosen:
+        if not projection.rebuildable:
+            print(f"{app.name}.{projection.name}: not rebuilt (what it did leaves the platform)", file=sys.stderr)
+    return [p for p in chosen if p.rebuildable]
 
 
 @contextmanager
-def source_log(app, source: str):
+def source_log(app, source: str, generation: int = 1):
     """The log a read model is built from: the service's own, or another's over RPC (never its tables)."""
     if source == app.name:
         yield app
@@ -121,7 +99,7 @@ def source_log(app, source: str):
     from rebuilding.followers import RemoteLog
 
     with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=60) as rpc:
-        yield RemoteLog(source, rpc)
+        yield RemoteLog(source, rpc, generation)
 
 
 def cmd_status(args) -> None:
@@ -228,18 +206,17 @@ def parser() -> argparse.ArgumentParser:
     relay.set_defaults(run=cmd_relay)
 
     audit = commands.add_parser("audit", help="replay the event history").add_subparsers(dest="what", required=True)
-    events = audit.add_parser("events", help="print a service's events in order, as JSON lines")
-    events.add_argument("service", choices=config.SERVICES)
-    events.add_argument("--aggregate", help="only the events of this aggregate id")
-    events.add_argument("--after", type=int, default=0, help="start after this log position")
-    events.add_argument("--until", type=int, help="stop at this log position")
-    events.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
-    events.set_defaults(run=cmd_audit_events)
+    from rebuilding import audit as audit_commands
+
+    audit_commands.add_history_commands(audit)
     rebuild = audit.add_parser("rebuild", help="rebuild a service's read models from its events")
     rebuild.add_argument("service", choices=config.SERVICES)
     rebuild.add_argument("--projection", help="only this read model")
     rebuild.add_argument("--progress", action="store_true", default=None, help="show a progress bar on stderr")
     rebuild.set_defaults(run=cmd_audit_rebuild)
+    audit_commands.add_commands(audit)
+    audit_commands.add_read_model_commands(audit)
+    audit_commands.add_pack_command(audit)
 
     status = commands.add_parser("status", help="each service's log, relay and read models; exits 1 when degraded")
     status.add_argument("services", nargs="*", metavar="SERVICE", help=f"among {', '.join(config.SERVICES)}; all by default")

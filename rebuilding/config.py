@@ -139,4 +139,17 @@ def jwt_secret() -> str:
             pass
         finally:
             candidate.unlink()
-    return path.read_text().strip()
+    return _read_key(path)
+
+
+_keys: dict[tuple, str] = {}
+
+
+def _read_key(path: Path) -> str:
+    """The key file's text, read again only when the file changes: the gateway asks on every request."""
+    stat = path.stat()
+    identity = (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    if identity not in _keys:
+        _keys.clear()
+        _keys[identity] = path.read_text().strip()
+    return _keys[identity]

@@ -13,10 +13,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
 from psycopg.sql import SQL, Identifier
 
-from rebuilding import config, db, idempotency
+from rebuilding import chain, config, db, idempotency
 from rebuilding.errors import Conflict, DomainError, Invalid, NotFound
 from rebuilding.envelope import Envelope, to_envelope
 from rebuilding.followers import ProjectionHealth
+from rebuilding.versions import for_generation
 from rebuilding.views import Checkpoint
 
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
@@ -171,6 +172,8 @@ class ServiceApplication(Application):
 
     name: ClassVar[str]
     projection_classes: ClassVar[tuple[type, ...]] = ()
+    event_generations: ClassVar[int] = 1
+    """The generations of its events the service publishes (``rebuilding.versions``): its newest event version."""
 
     def __init__(self, env: dict[str, str] | None = None):
         env = dict(env or {})
@@ -187,6 +190,7 @@ class ServiceApplication(Application):
         with db.creating_tables(self.name):
             super().__init__(env=env)
             datastore = self.recorder.datastore
+            chain.install(config.database().conninfo(), datastore.schema, self.recorder.events_table_name)
             self.relay_checkpoint = RelayCheckpoint(datastore)
             self.projections = tuple(cls(datastore) for cls in self.projection_classes)
             self.projection_health = ProjectionHealth(datastore)
@@ -276,8 +280,12 @@ class ServiceApplication(Application):
             }
         return status
 
-    def log_page(self, after=0, limit: int = 500, until=None) -> dict:
-        """A page of this service's log as envelopes, for subscribers that catch up; and the log's head."""
+    def log_page(self, after=0, limit: int = 500, until=None, version=None) -> dict:
+        """A page of this service's log as envelopes, for subscribers that catch up; and the log's head.
+
+        ``version`` is the generation of the events (``rebuilding.versions``): 1, what subscribers
+        always had, unless they ask for a newer one.
+        """
         def position(value, name, low, high=None):
             if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
                 raise Invalid(f"{name} must be a whole number from {low}" + (f" to {high}" if high else ""),
@@ -286,8 +294,10 @@ class ServiceApplication(Application):
 
         after, limit = position(after, "after", 0), position(limit, "limit", 1, 1000)
         until = None if until is None else position(until, "until", 0)
+        version = 1 if version is None else position(version, "version", 1)
         head = self.last_position()
-        return {"events": list(islice(self.envelopes(after, until, batch=limit), limit)), "head": head}
+        return {"events": list(islice(self.envelopes(after, until, batch=limit, generation=version), limit)),
+                "head": head}
 
     def last_position(self) -> int:
         return self.recorder.max_notification_id() or 0
@@ -301,7 +311,17 @@ class ServiceApplication(Application):
                 return
             after = page[-1].id
 
-    def envelopes(self, after: int = 0, stop: int | None = None, batch: int = 1000) -> Iterator[Envelope]:
-        """The log as the platform publishes it: one CloudEvents envelope per event."""
+    def envelopes(self, after: int = 0, stop: int | None = None, batch: int = 1000,
+                  generation: int | None = None) -> Iterator[Envelope]:
+        """The log as the platform publishes it: one CloudEvents envelope per event.
+
+        Each event is upcast on read to its current version; with ``generation``, it is
+        given in its newest version up to that one, and left out if it has none there
+        (see ``rebuilding.versions``).
+        """
         for notification in self.notifications(after, stop, batch):
-            yield to_envelope(self.name, notification.id, self.mapper.to_domain_event(notification))
+            event = self.mapper.to_domain_event(notification)
+            if generation is None:
+                yield to_envelope(self.name, notification.id, event)
+            elif (envelope := for_generation(self.name, notification.id, event, generation)) is not None:
+                yield envelope

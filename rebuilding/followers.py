@@ -35,13 +35,16 @@ BATCH = 1000
 class RemoteLog:
     """Another service's notification log, paged over its ``events`` RPC."""
 
-    def __init__(self, source: str, rpc):
+    def __init__(self, source: str, rpc, generation: int = 1):
         self.name = source
         self.rpc = rpc
         self.head = 0
+        self.generation = generation
 
     def page(self, after: int, limit: int = PAGE, until: int | None = None) -> list[Envelope]:
-        answer = self.rpc[self.name].events(after=after, limit=limit, until=until)
+        # Generation 1 is asked for as before, so a source that predates generations still answers.
+        versioned = {} if self.generation == 1 else {"version": self.generation}
+        answer = self.rpc[self.name].events(after=after, limit=limit, until=until, **versioned)
         self.head = max(self.head, answer["head"])
         return answer["events"]
 

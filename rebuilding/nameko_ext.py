@@ -5,7 +5,7 @@ import socket
 import time
 
 import eventlet
-from kombu import Connection
+from kombu import Connection, Exchange
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
@@ -15,7 +15,7 @@ from rebuilding import config, idempotency
 from rebuilding.errors import DomainError
 from rebuilding.followers import PAGE, Follower, RemoteLog, decode
 from rebuilding.retry import Backoff
-from rebuilding.topology import consumer_queue, dead_letters_of, subscriber_queue
+from rebuilding.topology import consumer_queue, dead_letters_of, generation_exchange, subscriber_queue
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,9 @@ class Subscription:
         self.store = store
         self.projection = projection
         self.queue_name = subscriber_queue(store.container.service_name, projection.name)
-        self.queue = consumer_queue(self.queue_name, projection.source, [f"{projection.source}.#"])
+        self.generation = getattr(projection, "source_generation", 1)
+        self.queue = consumer_queue(self.queue_name, projection.source, [f"{projection.source}.#"],
+                                    generation=self.generation)
         self.dead_letters = dead_letters_of(self.queue_name)
         self.follower = Follower(None, projection, store.app.projection_health)
         self.accepting = False
@@ -122,7 +124,7 @@ class Subscription:
             try:
                 with Connection(self.store.amqp_uri, heartbeat=30) as connection, \
                         ClusterRpcProxy({AMQP_URI_CONFIG_KEY: self.store.amqp_uri}, timeout=PAGE_TIMEOUT) as rpc:
-                    self.follower.log = RemoteLog(self.projection.source, rpc)
+                    self.follower.log = RemoteLog(self.projection.source, rpc, self.generation)
                     self._consume(connection)
             except Exception as error:
                 if not self.store.running:
@@ -138,6 +140,7 @@ class Subscription:
         channel = connection.channel()
         self.dead_letters(channel).declare()
         self.queue(channel).declare()  # bound before the backfill: nothing published from now on is missed
+        self._unbind_other_generations(connection)
         while self.follower.poll():
             pass
         if self.follower.failing:
@@ -156,6 +159,21 @@ class Subscription:
                             raise RuntimeError("follower failed") from None
         finally:
             self.accepting = False
+
+    def _unbind_other_generations(self, connection):
+        """A read model moved to a newer generation of its source's events stops receiving the older ones."""
+        for generation in range(1, self.generation):
+            exchange = Exchange(generation_exchange(self.projection.source, generation), type="topic", durable=True)
+            channel = connection.channel()  # an exchange that is not there closes the channel, not this one
+            try:
+                self.queue(channel).unbind_from(exchange, routing_key=f"{self.projection.source}.#")
+            except Exception as error:
+                log.debug("%s: nothing to unbind from %s (%s)", self.queue_name, exchange.name, error)
+            finally:
+                try:
+                    channel.close()
+                except Exception:
+                    pass
 
     def _on_message(self, message):
         if not self.accepting:
@@ -182,6 +200,9 @@ class ServiceBase:
         return self.app.status()
 
     @rpc
-    def events(self, after=0, limit=PAGE, until=None):
-        """Up to ``limit`` envelopes of this service's log after position ``after`` (and up to ``until``)."""
-        return self.app.log_page(after, limit, until)
+    def events(self, after=0, limit=PAGE, until=None, version=None):
+        """Up to ``limit`` envelopes of this service's log after position ``after`` (and up to ``until``).
+
+        ``version``: the generation of the events (``rebuilding.versions``); 1 by default, what subscribers always had.
+        """
+        return self.app.log_page(after, limit, until, version)

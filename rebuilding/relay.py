@@ -32,7 +32,7 @@ from kombu import Connection
 from rebuilding import config
 from rebuilding.envelope import routing_key
 from rebuilding.retry import Backoff, TransientError, describe, retrying, transient
-from rebuilding.topology import service_exchange
+from rebuilding.versions import exchange_name, for_generation
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,9 @@ class Relay:
         self.app = app
         self.amqp_uri = amqp_uri or config.amqp_uri()
         self.batch_size = batch_size
-        self.exchange = service_exchange(app.name)
+        # One exchange per generation of the service's events: rebuilding.versions.
+        self.exchanges = {g: exchange_name(app.name, g) for g in range(1, getattr(app, "event_generations", 1) + 1)}
+        self.exchange = self.exchanges[1]
         self.checkpoint = app.relay_checkpoint
         self.connection: Connection | None = None
         self.channel: ConfirmingChannel | None = None
@@ -97,7 +99,8 @@ class Relay:
         })
         self.connection.connect()
         self.channel = ConfirmingChannel(self.connection)
-        self.channel.channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False)
+        for exchange in self.exchanges.values():
+            self.channel.channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
 
     def close(self) -> None:
         connection, self.connection, self.channel = self.connection, None, None
@@ -116,21 +119,26 @@ class Relay:
     def publish_batch(self) -> int:
         """Publish the next batch past the confirmed position; return its size."""
         with self.checkpoint.step(self.app.name) as step:
-            envelopes = list(islice(self.app.envelopes(after=step.last, batch=self.batch_size), self.batch_size))
-            for envelope in envelopes:
-                self.channel.publish(
-                    self.exchange,
-                    routing_key(envelope),
-                    json.dumps(envelope).encode(),
-                    content_type="application/json",
-                    delivery_mode=2,  # persistent
-                    message_id=envelope["id"],
-                    type=envelope["type"],
-                )
+            notifications = list(islice(self.app.notifications(after=step.last, batch=self.batch_size),
+                                        self.batch_size))
+            for notification in notifications:
+                event = self.app.mapper.to_domain_event(notification)
+                for generation, exchange in self.exchanges.items():
+                    envelope = for_generation(self.app.name, notification.id, event, generation)
+                    if envelope is not None:
+                        self.channel.publish(
+                            exchange,
+                            routing_key(envelope),
+                            json.dumps(envelope).encode(),
+                            content_type="application/json",
+                            delivery_mode=2,  # persistent
+                            message_id=envelope["id"],
+                            type=envelope["type"],
+                        )
             self.channel.wait_for_confirms()
-            if envelopes:
-                step.advance(envelopes[-1]["position"])
-            return len(envelopes)
+            if notifications:
+                step.advance(notifications[-1].id)
+            return len(notifications)
 
     def idle(self, seconds: float) -> None:
         """Wait with the connection alive: heartbeats keep flowing."""

@@ -44,9 +44,15 @@ def consumer_queue_arguments(queue: str, max_deliveries: int = MAX_DELIVERIES) -
     }
 
 
-def consumer_queue(queue: str, source: str, routing_keys, max_deliveries: int = MAX_DELIVERIES) -> Queue:
-    """A subscriber's queue, bound to ``source``'s exchange by ``routing_keys``."""
-    exchange = Exchange(service_exchange(source), type="topic", durable=True)
+def generation_exchange(service: str, generation: int) -> str:
+    """Where one generation of a service's events is published (``rebuilding.versions``): 1 is the original."""
+    return service_exchange(service) if generation == 1 else f"{service_exchange(service)}.v{generation}"
+
+
+def consumer_queue(queue: str, source: str, routing_keys, max_deliveries: int = MAX_DELIVERIES,
+                   generation: int = 1) -> Queue:
+    """A subscriber's queue, bound to the exchange of ``source``'s events of that generation by ``routing_keys``."""
+    exchange = Exchange(generation_exchange(source, generation), type="topic", durable=True)
     return Queue(
         queue,
         bindings=[binding(exchange, routing_key=key) for key in routing_keys],

@@ -94,6 +94,10 @@ class Projection(Checkpoint):
 
     source: ClassVar[str]
     tables: ClassVar[tuple[str, ...]] = ()
+    source_generation: ClassVar[int] = 1
+    """Which generation of another service's events its handlers read (``rebuilding.versions``)."""
+    rebuildable: ClassVar[bool] = True
+    """False for a follower whose effects leave the database (mail sent): a rebuild passes it by."""
 
     def read_model_ddl(self) -> list[SQL]:
         return [SQL(ddl.replace("{schema}", self._schema_sql())) for ddl in self.tables]
@@ -158,17 +162,11 @@ def catch_up(log, projection: Projection, batch: int = 1000) -> int:
 
 
 def rebuild(app, projection: Projection, on_progress=None) -> int:
-    """Rebuild ``projection`` from the whole of ``app``'s log, in one transaction.
+    """Rebuild ``projection`` from the whole of ``app``'s log beside the live one, and swap it in.
 
-    Readers see the old read model until the new one is committed, and the
-    advisory lock holds running projectors back until then.
+    Readers keep reading the live read model, and its followers keep it current,
+    until the rebuilt one takes its place in one short transaction: see ``rebuilding.rebuilds``.
     """
-    with projection.step(app.name) as step:
-        projection.reset(step.cursor)
-        step.last = 0
-        total = 0
-        for chunk in chunks(app.envelopes(), 1000):
-            total += projection.apply(step, chunk)
-            if on_progress:
-                on_progress(len(chunk))
-        return total
+    from rebuilding import rebuilds
+
+    return rebuilds.rebuild(app, projection, on_progress)

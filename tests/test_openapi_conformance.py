@@ -125,8 +125,25 @@ def real_ids(platform):
     assert staff.post(f"/surveys/{open_survey}/open").status_code == 200
 
     common = {"ambito_id": ambito, "istat_code": comune, "person_id": first, "session_id": SESSIONS[0]["id"],
-              "code": code, "into_ambito_id": ambito}
+              "code": code, "into_ambito_id": ambito, **toolkit_ids(platform, staff, first)}
     return [{**common, "lab_id": waiting, "survey_id": survey}, {**common, "lab_id": completed, "survey_id": open_survey}]
+
+
+def toolkit_ids(platform, staff, participant_id) -> dict:
+    """A document with its file, a comment on it, and a participant's proposal: ids for the toolkit's paths."""
+    def form(fields):
+        return {"data": fields, "files": {"file": ("modello.txt", "Modello DEMO per la verifica OpenAPI\n".encode())}}
+
+    document = staff.request("POST", "/toolkit/documents", **form({"kind": "template", "title": "Modello DEMO"}))
+    assert document.status_code == 201, document.text
+    participant = Gateway.as_role(platform, "participant", sub=participant_id)
+    eventually(lambda: participant.get("/toolkit/documents").status_code == 200, timeout=30)
+    proposal = participant.request("POST", "/toolkit/proposals", **form({"kind": "guideline", "title": "Linea DEMO"}))
+    assert proposal.status_code == 201, proposal.text
+    comment = participant.post(f"/toolkit/documents/{document.json()['id']}/comments", {"text": "Utile (DEMO)"})
+    assert comment.status_code == 201, comment.text
+    return {"document_id": document.json()["id"], "n": "1", "proposal_id": proposal.json()["id"],
+            "comment_id": comment.json()["id"]}
 
 
 def test_every_answer_keeps_the_promise_of_the_openapi_document(platform, real_ids):

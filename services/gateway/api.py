@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from amqp.exceptions import ChannelError
 from nameko.exceptions import RemoteError, UnknownService
 from werkzeug.wrappers import Response
@@ -124,6 +124,7 @@ class Operation:
     produces: str = "application/json"
     consumes: str | None = None
     extra_responses: dict = field(default_factory=dict)
+    form: object = None
 
     @property
     def key(self) -> str:
@@ -141,7 +142,7 @@ class Api:
         self.operations: list[Operation] = []
 
     def route(self, method, path, *, summary, tag, body=None, query=None, response=None,
-              status=200, produces="application/json", consumes=None, responses=None):
+              status=200, produces="application/json", consumes=None, responses=None, form=None):
         """Declare ``METHOD path`` (OpenAPI syntax: ``/labs/{lab_id}``).
 
         Who may call it, and on what, is its row in ``authorisation.MATRIX``: a route without
@@ -152,10 +153,12 @@ class Api:
         the request itself. ``responses`` maps the other statuses the route answers with to a
         description, for an Error, or to ``(description, schema)`` for an answer of that schema
         (a 202, say). Every path parameter must be text by the platform's rule, or the answer is a 400.
+        ``form`` documents a ``multipart/form-data`` body: that schema's fields beside a binary ``file``,
+        which the handler streams from the request itself. ``produces`` may be a tuple of media types.
         """
         authorisation.row(method, path)
         operation = Operation(method, path, summary, tag, body, query, response, status, produces, consumes,
-                              responses or {})
+                              responses or {}, form)
         self.operations.append(operation)
 
         def decorator(handler):
@@ -255,7 +258,8 @@ class Api:
         if op.produces == "application/json" and op.response is not None:
             success["content"] = {"application/json": {"schema": op.response}}
         elif op.produces != "application/json":
-            success["content"] = {op.produces: {"schema": {"type": "string", "format": "binary"}}}
+            media_types = op.produces if isinstance(op.produces, tuple) else (op.produces,)
+            success["content"] = {media: {"schema": {"type": "string", "format": "binary"}} for media in media_types}
         responses = {str(op.status): success, "400": {"description": "Invalid input", **error}}
         for status, answer in op.extra_responses.items():
             if isinstance(answer, tuple):
@@ -275,6 +279,8 @@ class Api:
             spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.body}}}
             responses["411"] = {"description": "A body without a Content-Length", **error}
             responses["413"] = {"description": f"A body larger than {MAX_JSON_BYTES} bytes", **error}
+        elif op.form:
+            spec["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form_schema(op.form)}}}
         elif op.consumes:
             spec["requestBody"] = {"required": True, "content": {op.consumes: {"schema": {"type": "string"}}}}
         spec["description"] = f"Who may call it, and on what: {authorisation.describe(op.key)}."
@@ -287,6 +293,17 @@ class Api:
                                                         "time, or the gateway could not yet read the list of revoked "
                                                         "tokens: nothing was applied", **error})
         return spec
+
+
+def form_schema(schema_class) -> dict:
+    """The JSON Schema of a multipart form: the schema's fields, and its ``file``."""
+    converter = OpenAPIConverter(openapi_version="3.0.3", schema_name_resolver=lambda _: None, spec=None)
+    schema = converter.schema2jsonschema(schema_class())
+    schema["properties"] = {"file": {"type": "string", "format": "binary",
+                                     "description": "the document: PDF, DOCX, ODT, XLSX, ODS or plain text"},
+                            **schema["properties"]}
+    schema["required"] = ["file", *schema.get("required", [])]
+    return schema
 
 
 IDEMPOTENCY_KEY_PARAMETER = {

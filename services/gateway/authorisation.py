@@ -37,6 +37,7 @@ ANY = "any"
 OWN_AMBITO = "own Ambito"
 OWN_PERSON = "own person"
 PUBLISHED = "published"
+ENROLLED = "enrolled"
 SUMMARY = "summary"
 ADDRESSED = "addressed"
 SCOPES = {
@@ -48,6 +49,8 @@ SCOPES = {
                "token's person (a `participant`) is enrolled in",
     ADDRESSED: "only the surveys open or closed for the token's kind of respondent: those of the Ambiti for an "
                "`ambito` token, those of labs' participants for a `participant`; no draft",
+    ENROLLED: "only if the token's person (its `sub`) has a confirmed enrolment in a lab, as the toolkit "
+              "learns from labs' events: from the confirmation on, also after the lab ends; and acting as themselves",
     SUMMARY: "only `{\"status\": \"ok\"}` or `{\"status\": \"degraded\"}`",
 }
 """Each scope, widest first, and what it lets a caller reach."""
@@ -75,6 +78,7 @@ READ_PEOPLE = {**READERS, "ambito": OWN_AMBITO, "participant": OWN_PERSON}
 READ_AMBITO = {**READERS, "ambito": OWN_AMBITO}
 CATALOGUE = {**READERS, "ambito": PUBLISHED, "participant": PUBLISHED}
 PUBLIC = {ANYONE: ANY}
+TOOLKIT = {"staff": ANY, "participant": ENROLLED}
 
 MATRIX: dict[str, dict[str, str]] = {
     # the platform
@@ -136,6 +140,20 @@ MATRIX: dict[str, dict[str, str]] = {
     "GET /surveys/{survey_id}/response-rate": READERS,
     "GET /surveys/{survey_id}/export.csv": READERS,
     "GET /surveys/{survey_id}/export.xlsx": READERS,
+    # the toolkit: its participants' and staff's alone
+    "GET /toolkit/documents": TOOLKIT,
+    "POST /toolkit/documents": STAFF,
+    "GET /toolkit/documents/{document_id}": TOOLKIT,
+    "POST /toolkit/documents/{document_id}/versions": STAFF,
+    "POST /toolkit/documents/{document_id}/withdraw": STAFF,
+    "GET /toolkit/documents/{document_id}/versions/{n}/download": TOOLKIT,
+    "POST /toolkit/documents/{document_id}/comments": TOOLKIT,
+    "POST /toolkit/comments/{comment_id}/hide": STAFF,
+    "POST /toolkit/proposals": {"participant": ENROLLED},
+    "GET /toolkit/proposals": STAFF,
+    "POST /toolkit/proposals/{proposal_id}/publish": STAFF,
+    "POST /toolkit/proposals/{proposal_id}/reject": STAFF,
+    "GET /toolkit/stats/downloads": STAFF,
     # reports
     "GET /programme/kpis": READERS,
     "GET /programme/reports/ambiti": READ_AMBITO,
@@ -152,6 +170,8 @@ PERSONAL_DATA = frozenset({
     "PUT /surveys/{survey_id}/responses/mine", "GET /surveys/{survey_id}/responses/mine",
     "GET /surveys/{survey_id}/response-rate", "GET /surveys/{survey_id}/export.csv",
     "GET /surveys/{survey_id}/export.xlsx",
+    "GET /toolkit/documents/{document_id}", "POST /toolkit/documents/{document_id}/comments",
+    "POST /toolkit/proposals", "GET /toolkit/proposals",
 })
 """Operations whose answers carry personal data (people, registers, certificates, reports, the event
 feeds) or security records: no cache keeps them (``Cache-Control: no-store``)."""
@@ -246,6 +266,11 @@ class Access:
         if self.scope in (ANY, OWN_AMBITO):
             return rows
         raise Forbidden(f"{self.operation} reaches no person for this token")
+
+    @property
+    def toolkit_reader(self) -> str | None:
+        """The person the toolkit must find among the participants; None for staff, who read it all."""
+        return self.principal.sub if self.scope == ENROLLED else None
 
     @property
     def catalogue_reader(self) -> str | None:

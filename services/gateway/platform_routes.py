@@ -44,7 +44,7 @@ class PlatformRoutes:
     def feed(self, request, access, body, query, source):
         if source not in config.SERVICES:
             raise NotFound(f"no service {source}; the services are {', '.join(config.SERVICES)}")
-        return call(getattr(self, source).events, after=query["after"], limit=query["limit"])
+        return call(getattr(self, source).events, after=query["after"], limit=query["limit"], version=query["version"])
 
     @api.route("GET", "/openapi.json", summary="This API, as an OpenAPI 3 document", tag="platform")
     def openapi(self, request, access, body, query):

@@ -9,6 +9,8 @@ class ServiceHealth(Schema):
     events = fields.Integer(metadata={"description": "position of the last event in its log"})
     relay = fields.Dict(metadata={"description": "relay position and lag, in events"})
     projections = fields.Dict()
+    files = fields.Dict(metadata={"description": "the toolkit's stored files found damaged (corrupt: sha256, "
+                                                 "document_id, version); any makes it degraded"})
 
 
 class Health(Schema):
@@ -21,6 +23,8 @@ class FeedQuery(Schema):
     after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62),
                            metadata={"description": "the last position the subscriber has; 0 for the whole history"})
     limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=1000))
+    version = fields.Integer(load_default=1, validate=validate.Range(min=1, max=99), metadata={
+        "description": "the generation of the events: each in its newest version up to this one (docs/subscribing.md)"})
 
 
 class FeedPage(Schema):

@@ -6,8 +6,9 @@ from services.gateway.platform_routes import PlatformRoutes
 from services.gateway.registry_routes import RegistryRoutes
 from services.gateway.revocations import Revocations
 from services.gateway.surveys_routes import SurveysRoutes
+from services.gateway.toolkit_routes import ToolkitRoutes
 
 
-class GatewayService(RegistryRoutes, LabsRoutes, SurveysRoutes, PlatformRoutes, AuthRoutes):
+class GatewayService(RegistryRoutes, LabsRoutes, SurveysRoutes, ToolkitRoutes, PlatformRoutes, AuthRoutes):
     name = "gateway"
     revocations = Revocations()

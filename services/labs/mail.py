@@ -13,6 +13,7 @@ from services.labs.notifications import enrolment_message
 class EnrolmentMail(Projection):
     name = "enrolment_mail"
     source = "labs"
+    rebuildable = False  # mail sent cannot be unsent
     tables = ("CREATE TABLE IF NOT EXISTS {schema}.mail_labs (id uuid PRIMARY KEY, title text NOT NULL)",)
 
     def __init__(self, datastore):

@@ -18,9 +18,13 @@ from services.labs.schemas import LabCreate
 from services.labs.service import LabsService
 from services.registry.application import RegistryApplication
 from services.registry.service import RegistryService
+from rebuilding import filetypes
+from rebuilding.blobs import LocalBlobStore
 from rebuilding.views import catch_up
 from services.surveys.application import SurveysApplication
 from services.surveys.service import SurveysService
+from services.toolkit.application import ToolkitApplication
+from services.toolkit.service import ToolkitService
 from tests.labs.conftest import learn, settle
 from tests.support import Gateway
 
@@ -36,6 +40,7 @@ class World:
     open: str             # published, many seats, nobody enrolled: for enrolling and withdrawing
     codes: dict           # person key -> certificate code of ``completed``
     links: dict = field(default_factory=dict)  # lab -> its meeting link
+    document: str = ""    # a toolkit document, with its file stored
     survey: str = ""      # an open needs assessment, answered for Ambiti A (by a1) and B (by b1)
 
     def person(self, key: str) -> str:
@@ -92,7 +97,8 @@ def world(database) -> World:
     settle(labs)
     codes = {key: labs.certificate(completed, people[key]["id"])["code"] for key in ("a1", "b1")}
     world = World(ambito_a, ambito_b, people, waiting, completed, draft, open_lab, codes,
-                  {lab_id: links[name] for lab_id, name in ((waiting, "waiting"), (draft, "draft"))})
+                  {lab_id: links[name] for lab_id, name in ((waiting, "waiting"), (draft, "draft"))},
+                  toolkit_document(labs, tag))
     world.survey = needs_assessment(registry, people, {"a1": ambito_a, "b1": ambito_b})
     registry.close()
     labs.close()
@@ -116,9 +122,31 @@ def needs_assessment(registry, people: dict, heads: dict) -> str:
     return survey_id
 
 
+def toolkit_document(labs: LabsApplication, tag: str) -> str:
+    """A document in the toolkit, its file in the blob store; the toolkit knows labs' participants."""
+    content = f"Modello DEMO {tag}\n".encode()
+    incoming = LocalBlobStore().incoming(len(content))
+    incoming.write(content)
+    blob = incoming.commit()
+    toolkit = ToolkitApplication()
+    try:
+        while catch_up(labs, toolkit.participants):
+            pass
+        file = {"sha256": blob.sha256, "size": blob.size, "media_type": filetypes.TEXT, "filename": "modello.txt"}
+        fields = {"kind": "template", "title": f"Modello DEMO {tag}", "description": "", "themes": [],
+                  "legal_references": [], "author": "", "organisation": ""}
+        document = toolkit.publish_document(fields, file, "staff")["id"]
+        while catch_up(toolkit, toolkit.library):
+            pass
+        return document
+    finally:
+        toolkit.close()
+
+
 @pytest.fixture
 def platform(runner_factory, nameko_config, world) -> str:
-    runner_factory(nameko_config, RegistryService, LabsService, SurveysService, GatewayService).start()
+    runner_factory(nameko_config, RegistryService, LabsService, SurveysService, ToolkitService,
+                   GatewayService).start()
     return f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
 
 

@@ -16,8 +16,9 @@ from openpyxl import load_workbook
 
 from services.gateway import authorisation
 from services.gateway.api import Api
-from services.gateway.authorisation import (ADDRESSED, ANY, ANYONE, MATRIX, OWN_AMBITO, OWN_PERSON, PUBLISHED,
-                                           SUMMARY)
+from services.gateway.authorisation import (
+    ADDRESSED, ANY, ANYONE, ENROLLED, MATRIX, OWN_AMBITO, OWN_PERSON, PUBLISHED, SUMMARY,
+)
 from tests.authorisation.conftest import Caller, World, callers
 from tests.support import Gateway
 
@@ -106,6 +107,21 @@ def plans(world: World) -> dict[str, list[Call]]:
         "GET /surveys/{survey_id}/response-rate": [Call({"survey_id": world.survey})],
         "GET /surveys/{survey_id}/export.csv": [Call({"survey_id": world.survey})],
         "GET /surveys/{survey_id}/export.xlsx": [Call({"survey_id": world.survey})],
+        # the toolkit: a1 and b1 are both participants (confirmed in a lab)
+        "GET /toolkit/documents": [Call()],
+        "POST /toolkit/documents": [Call(body={})],
+        "GET /toolkit/documents/{document_id}": [Call({"document_id": world.document})],
+        "POST /toolkit/documents/{document_id}/versions": [Call({"document_id": UNKNOWN}, body={})],
+        "POST /toolkit/documents/{document_id}/withdraw": [Call({"document_id": UNKNOWN}, body={"reason": "x"})],
+        "GET /toolkit/documents/{document_id}/versions/{n}/download": [Call({"document_id": world.document,
+                                                                             "n": "1"})],
+        "POST /toolkit/documents/{document_id}/comments": [Call({"document_id": UNKNOWN}, body={"text": "x"})],
+        "POST /toolkit/comments/{comment_id}/hide": [Call({"comment_id": UNKNOWN}, body={"reason": "x"})],
+        "POST /toolkit/proposals": [Call(body={})],
+        "GET /toolkit/proposals": [Call()],
+        "POST /toolkit/proposals/{proposal_id}/publish": [Call({"proposal_id": UNKNOWN})],
+        "POST /toolkit/proposals/{proposal_id}/reject": [Call({"proposal_id": UNKNOWN}, body={"reason": "x"})],
+        "GET /toolkit/stats/downloads": [Call()],
     }
 
 
@@ -239,5 +255,6 @@ def test_every_cell_of_the_table_is_a_known_role_and_scope_and_subscribers_read_
         if method != "GET":
             assert ANYONE not in rule and "auditor" not in rule, f"{operation}: an auditor changes nothing"
     assert [op for op, rule in MATRIX.items() if "subscriber" in rule] == ["GET /events/{source}"]
-    assert all(rule.get("participant") in (None, ANY, OWN_PERSON, PUBLISHED, ADDRESSED) for rule in MATRIX.values())
+    assert all(rule.get("participant") in (None, ANY, OWN_PERSON, PUBLISHED, ENROLLED, ADDRESSED)
+               for rule in MATRIX.values())
     assert all(rule.get("ambito") in (None, ANY, OWN_AMBITO, PUBLISHED, ADDRESSED) for rule in MATRIX.values())

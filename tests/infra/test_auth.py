@@ -127,3 +127,18 @@ def test_minting_refuses_unknown_roles_and_unscoped_ambito_tokens():
 def test_minting_refuses_a_lifetime_of_nothing_or_longer_than_a_week(ttl):
     with pytest.raises(ValueError, match="a token lives from 1"):
         auth.mint("x", ["staff"], ttl_seconds=ttl)
+
+
+def test_a_replaced_key_file_signs_and_verifies_from_the_next_call(tmp_path, monkeypatch):
+    monkeypatch.delenv("REBUILDING_JWT_SECRET", raising=False)
+    monkeypatch.setenv("REBUILDING_STATE_DIR", str(tmp_path))
+    first = config.jwt_secret()
+    old_token = auth.mint("person-1", ["staff"])
+    replacement = tmp_path / "jwt-secret.new"
+    replacement.write_text("a-rotated-key-of-enough-length-for-hs256-0123456789")
+    replacement.replace(tmp_path / "jwt-secret")
+
+    assert config.jwt_secret() == "a-rotated-key-of-enough-length-for-hs256-0123456789" != first
+    with pytest.raises(auth.Unauthenticated):
+        auth.verify(f"Bearer {old_token}")
+    assert auth.verify(f"Bearer {auth.mint('person-1', ['staff'])}").sub == "person-1"
