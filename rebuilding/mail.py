@@ -18,6 +18,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from rebuilding import config
+from rebuilding.views import Projection
 
 SIGNATURE = "Cordiali saluti,\nANCI Lombardia – Progetto Rebuilding"
 """The closing of every e-mail the platform sends."""
@@ -138,3 +139,27 @@ def notifier_from_config() -> Notifier:
     else:
         transport = MaildirTransport(config.state_dir() / "mail")
     return Notifier(transport, mail_from())
+
+
+class MailFollower(Projection):
+    """A follower of a service's own log that sends e-mail: the base of every service's mail.
+
+    It runs after the events are saved, never in the command that saves them. A crash
+    between sending and committing its position sends again: at least once, with a
+    Message-ID made from the event id, so a mail client drops the duplicate. Mail sent
+    cannot be unsent, so an operator's rebuild passes it by and a reset forgets nothing.
+    """
+
+    rebuildable = False
+
+    def __init__(self, datastore):
+        super().__init__(datastore)
+        self.notifier = notifier_from_config()
+
+    def reset(self, cursor) -> None:
+        """Mail sent cannot be unsent: an operator's rebuild leaves this follower where it is."""
+
+    def apply(self, step, envelopes) -> int:
+        # Never behind what it has recorded, even if handed an older step: a resend is a second e-mail.
+        step.last = max(step.last, self._max_tracking_id(step.upstream, step.cursor) or 0)
+        return super().apply(step, envelopes)

@@ -5,27 +5,14 @@ between sending and committing its position sends the mail again: at least once,
 with the event id as Message-ID, so a mail client can drop the duplicate.
 """
 
-from rebuilding.views import Projection
-from rebuilding.mail import notifier_from_config
+from rebuilding.mail import MailFollower
 from services.labs.notifications import enrolment_message
 
 
-class EnrolmentMail(Projection):
+class EnrolmentMail(MailFollower):
     name = "enrolment_mail"
     source = "labs"
-    rebuildable = False  # mail sent cannot be unsent
     tables = ("CREATE TABLE IF NOT EXISTS {schema}.mail_labs (id uuid PRIMARY KEY, title text NOT NULL)",)
-
-    def __init__(self, datastore):
-        super().__init__(datastore)
-        self.notifier = notifier_from_config()
-
-    def reset(self, cursor) -> None:
-        """Mail sent cannot be unsent: an operator's rebuild leaves this follower where it is."""
-
-    def apply(self, step, envelopes) -> int:
-        step.last = max(step.last, self._max_tracking_id(step.upstream, step.cursor) or 0)
-        return super().apply(step, envelopes)
 
     def on_lab_created(self, cursor, event):
         self.execute(cursor, "INSERT INTO {schema}.mail_labs VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",

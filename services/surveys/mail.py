@@ -9,8 +9,7 @@ only those who had not answered.
 
 from psycopg.types.json import Jsonb
 
-from rebuilding.mail import SIGNATURE, notifier_from_config
-from rebuilding.views import Projection
+from rebuilding.mail import SIGNATURE, MailFollower
 
 HEADS = (
     "SELECT p.id, p.name, p.email FROM {schema}.known_people p"
@@ -34,22 +33,11 @@ def reminder(name: str, title: str, closes: str) -> tuple[str, str]:
             f"Le ricordiamo che resta aperto fino al {closes}.\n\n{SIGNATURE}\n")
 
 
-class SurveyMail(Projection):
+class SurveyMail(MailFollower):
     name = "survey_mail"
     source = "surveys"
     tables = ("CREATE TABLE IF NOT EXISTS {schema}.mail_surveys ("
               " id uuid PRIMARY KEY, title text NOT NULL, closes text NOT NULL, audience jsonb NOT NULL)",)
-
-    def __init__(self, datastore):
-        super().__init__(datastore)
-        self.notifier = notifier_from_config()
-
-    def reset(self, cursor) -> None:
-        """Mail sent cannot be unsent: an operator's rebuild leaves this follower where it is."""
-
-    def apply(self, step, envelopes) -> int:
-        step.last = max(step.last, self._max_tracking_id(step.upstream, step.cursor) or 0)
-        return super().apply(step, envelopes)
 
     def on_survey_created(self, cursor, event):
         d = event["data"]

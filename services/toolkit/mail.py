@@ -4,8 +4,7 @@ As labs' enrolment mail (``services/labs/mail.py``): it runs after the events ar
 at least once, with the event id as Message-ID, so a mail client drops a duplicate.
 """
 
-from rebuilding.mail import SIGNATURE, notifier_from_config
-from rebuilding.views import Projection
+from rebuilding.mail import SIGNATURE, MailFollower
 from services.toolkit.domain import KIND_NAMES
 
 
@@ -25,22 +24,11 @@ def proposal_message(outcome: str, person_name: str, title: str, details: dict) 
     return subject, f"Gentile {person_name},\n\n{text}\n\n{SIGNATURE}\n"
 
 
-class ProposalMail(Projection):
+class ProposalMail(MailFollower):
     name = "proposal_mail"
     source = "toolkit"
     tables = ("CREATE TABLE IF NOT EXISTS {schema}.mail_proposals ("
               " id uuid PRIMARY KEY, proposer text NOT NULL, title text NOT NULL, kind text)",)
-
-    def __init__(self, datastore):
-        super().__init__(datastore)
-        self.notifier = notifier_from_config()
-
-    def reset(self, cursor) -> None:
-        """Mail sent cannot be unsent: an operator's rebuild leaves this follower where it is."""
-
-    def apply(self, step, envelopes) -> int:
-        step.last = max(step.last, self._max_tracking_id(step.upstream, step.cursor) or 0)
-        return super().apply(step, envelopes)
 
     def on_proposal_submitted(self, cursor, event):
         data = event["data"]
