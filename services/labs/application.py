@@ -11,7 +11,8 @@ from rebuilding.eventstore import ServiceApplication, aggregate_id
 from services.labs.certificates import new_certificate_code
 from services.labs.domain import SEED_THEMES, THEME_CATALOGUE_ID, Lab, ThemeCatalogue
 from services.labs.mail import EnrolmentMail
-from services.labs.projections import LabCatalogue, Participation, RegistryFacts, SurveyPriorities
+from rebuilding.registry_facts import RegistryFacts
+from services.labs.projections import LabCatalogue, Participation, SurveyPriorities
 from services.labs.reports import Reports
 
 REFUSALS = {

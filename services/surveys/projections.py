@@ -6,7 +6,7 @@ None of them holds an answer: answers are read from the Survey aggregates themse
 from psycopg.types.json import Jsonb
 
 from rebuilding.views import Projection
-from services.labs.projections import RegistryFacts as LabsRegistryFacts
+from rebuilding.registry_facts import RegistryFacts as SharedRegistryFacts
 
 
 class SurveyList(Projection):
@@ -62,8 +62,8 @@ class SurveyList(Projection):
         )
 
 
-class RegistryFacts(LabsRegistryFacts):
-    """The registry's Ambiti and people, as labs keeps them (the same events, in surveys' own tables)."""
+class RegistryFacts(SharedRegistryFacts):
+    """The registry's Ambiti and people, in surveys' own tables, with the questions surveys asks of them."""
 
     def ambiti(self) -> list[dict]:
         return self.query("SELECT id::text AS ambito_id, name, ats FROM {schema}.known_ambiti WHERE active"
