@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 from rebuilding.errors import NotFound
 from rebuilding.schemas import Text
 from services.gateway.api import api, call, json_response
+from services.gateway.authorisation import OWN_PERSON
 from services.labs import schemas
 from services.labs.certificates import render_certificate
 from services.labs.registers import register_csv, register_xlsx
@@ -61,6 +62,21 @@ class LabsRoutes:
                response=schemas.Lab, responses={404: "No such lab (a draft, for who sees the published ones)"})
     def get_lab(self, request, access, body, query, lab_id):
         shown = access.catalogue([call(self.labs.get_lab, lab_id)], self._enrolled(access))
+        if not shown:
+            raise NotFound(f"no lab {lab_id}")
+        return shown[0]
+
+    @api.route("GET", "/catalogue/labs", summary="The public catalogue: the published labs, with their seats "
+                                                  "left, without meeting links; no token needed", tag="labs",
+               query=LabsQuery, response=schemas.Lab(many=True))
+    def public_catalogue(self, request, access, body, query):
+        return access.catalogue(call(self.labs.list_labs, query.get("ats"), query.get("status"), query.get("theme")))
+
+    @api.route("GET", "/catalogue/labs/{lab_id}", summary="A published lab of the public catalogue, without "
+                                                          "meeting links; no token needed", tag="labs",
+               response=schemas.Lab, responses={404: "No such published lab"})
+    def public_lab(self, request, access, body, query, lab_id):
+        shown = access.catalogue([call(self.labs.get_lab, lab_id)])
         if not shown:
             raise NotFound(f"no lab {lab_id}")
         return shown[0]
@@ -142,6 +158,22 @@ class LabsRoutes:
                tag="labs", response=schemas.CertificateCheck, responses={404: "No certificate has this code"})
     def verify_certificate(self, request, access, body, query, code):
         return call(self.labs.verify_certificate, code.strip().upper())
+
+    @api.route("GET", "/programme/people",
+               summary="The people of the programme, by name; an Ambito's staff see their Ambito's",
+               tag="reports", response=schemas.KnownPerson(many=True))
+    def people(self, request, access, body, query):
+        return call(self.labs.people, access.ambito)
+
+    @api.route("GET", "/programme/enrolments",
+               summary="Enrolments across labs, with the place on the waiting list, hours attended and "
+                       "certificate; an Ambito's staff see their Ambito's people, a participant their own",
+               tag="reports", query=schemas.EnrolmentsQuery, response=schemas.PersonEnrolment(many=True))
+    def enrolments(self, request, access, body, query):
+        person_id, ambito = query.get("person_id"), access.ambito
+        if person_id or access.scope == OWN_PERSON:
+            person_id, ambito = access.person(person_id)
+        return access.own(call(self.labs.enrolments, person_id, ambito))
 
     @api.route("GET", "/programme/kpis", summary="The programme's KPIs, against 80 labs and 10 per ATS",
                tag="reports")

@@ -1,12 +1,13 @@
-"""The gateway: one HTTP+JSON API composed over RPC from the services' read models."""
+"""The gateway: one HTTP+JSON API composed over RPC from the services' read models, and the web pages."""
 
 from services.gateway.auth_routes import AuthRoutes
 from services.gateway.labs_routes import LabsRoutes
+from services.gateway.pages.routes import PagesRoutes
 from services.gateway.platform_routes import PlatformRoutes
 from services.gateway.registry_routes import RegistryRoutes
 from services.gateway.revocations import Revocations
 
 
-class GatewayService(RegistryRoutes, LabsRoutes, PlatformRoutes, AuthRoutes):
+class GatewayService(RegistryRoutes, LabsRoutes, PlatformRoutes, AuthRoutes, PagesRoutes):
     name = "gateway"
     revocations = Revocations()

@@ -166,6 +166,20 @@ class LabsApplication(ServiceApplication):
         """The labs a person is enrolled in or waiting for, with the status of their enrolment."""
         return self.participation.of_person(person_id)
 
+    def people(self, for_ambito: str | None = None) -> list[dict]:
+        """The people labs knows of (from the registry), without their e-mail; ``for_ambito``: that Ambito's."""
+        return [{k: v for k, v in p.items() if k != "email"} for p in self.facts.people(for_ambito)]
+
+    def enrolments(self, person_id: str | None = None, for_ambito: str | None = None) -> list[dict]:
+        """Enrolments with their lab, place on the waiting list, hours attended and certificate code."""
+        if person_id is not None:
+            self._check_ambito(person_id, self.facts.person(person_id), for_ambito)
+        names = {p["person_id"]: p["name"] for p in self.facts.people(for_ambito)} if person_id is None else {}
+        rows = self.participation.enrolments(person_id, for_ambito)
+        for row in rows:
+            row["name"] = names.get(row["person_id"]) or (self.facts.person(row["person_id"]) or {}).get("name")
+        return rows
+
     # attendance and certificates
 
     def record_attendance(self, lab_id: str, session_id: str, records: list[dict]) -> dict:
