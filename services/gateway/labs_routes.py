@@ -15,6 +15,7 @@ from rebuilding.errors import NotFound
 from rebuilding.schemas import Text
 from services.gateway.api import api, call, json_response
 from services.gateway.authorisation import OWN_PERSON
+from services.gateway.pages.settings import public_url
 from services.labs import schemas
 from services.labs.certificates import render_certificate
 from services.labs.registers import register_csv, register_xlsx
@@ -148,7 +149,8 @@ class LabsRoutes:
         pdf = render_certificate(
             person_name=facts["person_name"], lab_title=facts["lab_title"],
             ats_name=ATS_NAMES.get(facts["ats"], facts["ats"]), dates=[date.fromisoformat(d) for d in facts["dates"]],
-            hours=facts["hours"], code=facts["code"], verify_path=f"/certificates/{facts['code']}",
+            hours=facts["hours"], code=facts["code"], organisation=facts.get("organisation"),
+            verify_url=f"{public_url()}/verifica/{facts['code']}",
         )
         return attachment(pdf, "application/pdf", f"attestato-{facts['code']}.pdf")
 

@@ -197,9 +197,10 @@ class LabsApplication(ServiceApplication):
         completion = lab.completions.get(person_id)
         if completion is None or person is None:
             raise NotFound(f"{person_id} has no certificate for this lab")
+        ambito = self.facts.ambito(person["ambito_id"]) if person.get("ambito_id") else None
         return {"person_name": person["name"], "lab_title": lab.title, "ats": lab.ats,
                 "dates": self._dates_attended(lab, person_id), "hours": completion["hours"],
-                "code": completion["certificate_code"]}
+                "code": completion["certificate_code"], "organisation": ambito["name"] if ambito else None}
 
     @staticmethod
     def _dates_attended(lab: Lab, person_id: str) -> list[str]:

@@ -126,6 +126,7 @@ def web_page(methods: str, rule: str):
 
 
 def error_page(ctx: Context, error: DomainError) -> Response:
+    log.info("page %s %s: %s %s", ctx.request.method, ctx.request.path, error.status, error.message)
     if error.status == 401:
         return redirect(f"/accesso?dopo={quote(ctx.request.full_path.rstrip('?'))}", 303)
     status = error.status if error.status in STATUS_TITLES else 400
@@ -145,18 +146,20 @@ def form_key(ctx: Context) -> str | None:
 
 
 class PagesRoutes:
+    """Every page's method is named page_…: the service class inherits the API's routes beside them."""
+
     # public
 
     @web_page("GET", "/")
-    def home(self, ctx):
+    def page_home(self, ctx):
         return ctx.render("home.html")
 
     @http("GET", "/static/<path:path>")
-    def static(self, request, path):
+    def page_static(self, request, path):
         return assets.static_file(path) or Response("Risorsa non trovata", status=404, mimetype="text/plain")
 
     @web_page("GET", "/laboratori")
-    def catalogue(self, ctx):
+    def page_catalogue(self, ctx):
         args = ctx.request.args
         ats = args.get("ats") if args.get("ats") in ATS_CODES else None
         themes = ctx.perform("GET /programme/themes")
@@ -166,7 +169,7 @@ class PagesRoutes:
                           ats=ats, theme=theme, ats_codes=ATS_CODES)
 
     @web_page("GET", "/laboratori/<lab_id>")
-    def lab(self, ctx, lab_id, outcome=None):
+    def page_lab(self, ctx, lab_id, outcome=None):
         lab = ctx.perform(ctx.catalogue("GET /labs/{lab_id}"), path={"lab_id": lab_id})
         themes = {t["code"]: t["title"] for t in ctx.perform("GET /programme/themes")}
         people, enrolments = [], []
@@ -179,20 +182,20 @@ class PagesRoutes:
                           outcome=outcome, key=uuid.uuid4().hex, actions=next_actions(lab["status"]))
 
     @web_page("POST", "/laboratori/<lab_id>/iscrizioni")
-    def enrol(self, ctx, lab_id):
+    def page_enrol(self, ctx, lab_id):
         person_id = ctx.request.form.get("person_id") or None
         outcome = ctx.perform("POST /labs/{lab_id}/enrollments", path={"lab_id": lab_id},
                               body={"person_id": person_id} if person_id else {}, idempotency_key=form_key(ctx))
-        return self.lab.__wrapped__(self, ctx, lab_id, outcome={**outcome, "name": self._name(ctx, outcome)})
+        return self.page_lab.__wrapped__(self, ctx, lab_id, outcome={**outcome, "name": self._name(ctx, outcome)})
 
     @web_page("POST", "/laboratori/<lab_id>/ritiro")
-    def withdraw(self, ctx, lab_id):
+    def page_withdraw(self, ctx, lab_id):
         person_id = ctx.request.form.get("person_id") or (ctx.principal.sub if ctx.principal else "")
         outcome = ctx.perform("DELETE /labs/{lab_id}/enrollments/{person_id}",
                               path={"lab_id": lab_id, "person_id": person_id}, idempotency_key=form_key(ctx))
         outcome = {"status": "withdrawn", "person_id": person_id, **(outcome if isinstance(outcome, dict) else {})}
         outcome["status"] = "withdrawn"
-        return self.lab.__wrapped__(self, ctx, lab_id, outcome={**outcome, "name": self._name(ctx, outcome)})
+        return self.page_lab.__wrapped__(self, ctx, lab_id, outcome={**outcome, "name": self._name(ctx, outcome)})
 
     @staticmethod
     def _name(ctx, outcome) -> str:
@@ -205,7 +208,7 @@ class PagesRoutes:
         return outcome.get("person_id", "")
 
     @web_page("POST", "/laboratori/<lab_id>/stato")
-    def transition(self, ctx, lab_id):
+    def page_transition(self, ctx, lab_id):
         action = ctx.request.form.get("azione", "")
         if action not in TRANSITION_LABELS:
             raise Invalid("unknown action", {"azione": ["one of " + ", ".join(TRANSITION_LABELS)]})
@@ -215,7 +218,7 @@ class PagesRoutes:
         return redirect(f"/laboratori/{quote(lab_id)}?fatto={action}", 303)
 
     @web_page("GET,POST", "/laboratori/<lab_id>/presenze/<session_id>")
-    def attendance(self, ctx, lab_id, session_id):
+    def page_attendance(self, ctx, lab_id, session_id):
         ctx.require("PUT /labs/{lab_id}/sessions/{session_id}/attendance")
         lab = ctx.perform("GET /labs/{lab_id}", path={"lab_id": lab_id})
         sessions = {s["id"]: s for m in lab.get("modules", []) for s in m.get("sessions", [])}
@@ -247,18 +250,18 @@ class PagesRoutes:
         return [r for r in register["rows"] if r["date"] == lab_session["date"] and r["start"] == lab_session["start"]]
 
     @web_page("GET", "/laboratori/<lab_id>/registro.<fmt>")
-    def register(self, ctx, lab_id, fmt):
+    def page_register(self, ctx, lab_id, fmt):
         if fmt not in ("csv", "xlsx"):
             raise NotFound(f"no register as {fmt}")
         return ctx.perform(f"GET /labs/{{lab_id}}/register.{fmt}", path={"lab_id": lab_id})
 
     @web_page("GET", "/laboratori/<lab_id>/attestati/<person_id>")
-    def certificate(self, ctx, lab_id, person_id):
+    def page_certificate(self, ctx, lab_id, person_id):
         return ctx.perform("GET /labs/{lab_id}/certificates/{person_id}.pdf",
                            path={"lab_id": lab_id, "person_id": person_id})
 
     @web_page("GET,POST", "/laboratori/nuovo")
-    def new_lab(self, ctx):
+    def page_new_lab(self, ctx):
         ctx.require("POST /labs")
         themes = ctx.perform("GET /programme/themes")
         form = ctx.request.form if ctx.request.method == "POST" else {}
@@ -269,14 +272,14 @@ class PagesRoutes:
                           key=uuid.uuid4().hex, sessions=range(1, 5))
 
     @web_page("GET", "/verifica")
-    def verify_form(self, ctx):
+    def page_verify_form(self, ctx):
         code = ctx.request.args.get("codice", "").strip()
         if code:
             return redirect(f"/verifica/{quote(code.upper())}", 303)
         return ctx.render("verifica.html", code=None, check=None)
 
     @web_page("GET", "/verifica/<code>")
-    def verify(self, ctx, code):
+    def page_verify(self, ctx, code):
         try:
             check = ctx.perform("GET /certificates/{code}", path={"code": code})
         except NotFound:
@@ -286,13 +289,13 @@ class PagesRoutes:
     # signed in
 
     @web_page("GET", "/ambito")
-    def ambito_area(self, ctx):
+    def page_ambito_area(self, ctx):
         people = ctx.perform("GET /programme/people")
         enrolments = ctx.perform("GET /programme/enrolments")
         return ctx.render("ambito.html", people=people, enrolments=enrolments)
 
     @web_page("GET", "/anci")
-    def dashboard(self, ctx):
+    def page_dashboard(self, ctx):
         kpis = ctx.perform("GET /programme/kpis")
         by_ats = {row["key"]: row for row in ctx.perform("GET /programme/reports/ats")}
         labs = ctx.perform("GET /labs")
@@ -310,7 +313,7 @@ class PagesRoutes:
         return ctx.render("anci.html", kpis=kpis, by_ats=by_ats, labs=labs, charts=charts_, ats_codes=ATS_CODES)
 
     @web_page("GET", "/partecipante")
-    def participant_area(self, ctx):
+    def page_participant_area(self, ctx):
         if ctx.principal is None:
             raise auth.Unauthenticated("sign in")
         enrolments = ctx.perform("GET /programme/enrolments", query={"person_id": ctx.principal.sub})
@@ -320,7 +323,7 @@ class PagesRoutes:
     # signing in
 
     @web_page("GET,POST", "/accesso")
-    def sign_in(self, ctx):
+    def page_sign_in(self, ctx):
         after = safe_next(ctx.request.values.get("dopo"))
         if not dev_login():
             return ctx.render("accesso.html", people=[], after=after, roles=SIGN_IN_ROLES)
@@ -340,7 +343,7 @@ class PagesRoutes:
         return response
 
     @web_page("POST", "/uscita")
-    def sign_out(self, ctx):
+    def page_sign_out(self, ctx):
         response = redirect("/", 303)
         session.sign_out(response)
         return response
