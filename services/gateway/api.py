@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 from rebuilding import auth, config, idempotency, rpc
 from rebuilding.errors import DomainError
 from rebuilding.schemas import NAME_LENGTH, ONE_LINE_PATTERN, check_text, validated
-from services.gateway import authorisation
+from services.gateway import authorisation, oidc
 from services.gateway.authorisation import Access
 from services.gateway.revocations import FETCH_TIMEOUT
 from services.gateway.web import http
@@ -150,8 +150,12 @@ def operation_id(method: str, path: str) -> str:
 
 
 def authenticated(service, authorization: str | None) -> auth.Principal:
-    """The principal of an ``Authorization`` header's valid token that is not revoked, or ``Unauthenticated``."""
-    principal = auth.verify(authorization)
+    """The principal of an ``Authorization`` header's valid token that is not revoked, or ``Unauthenticated``:
+    the platform's own (HS256), or, when one is configured, the OpenID Connect provider's (RS256)."""
+    if oidc.configured() and oidc.is_provider_token(authorization):
+        principal = oidc.verify(authorization)
+    else:
+        principal = auth.verify(authorization)
     revoked = service.revocations.is_revoked(
         principal.jti, lambda: call(service.registry.revoked_tokens, timeout=FETCH_TIMEOUT))
     if revoked:

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from rebuilding.errors import NotFound
 from rebuilding.schemas import Text
+from services.labels import label
 from services.gateway.api import api, call, json_response
 from services.gateway.authorisation import OWN_PERSON
 from services.gateway.pages.settings import public_url
@@ -38,6 +39,13 @@ def transition_route(action: str, summary: str, body=None):
         return call(self.labs.transition, lab_id, action, body or {})
 
     return transition
+
+
+def in_italian(rows: list[dict]) -> list[dict]:
+    """A register's rows as people read them: role, ATS and attendance in Italian (``services.labels``)."""
+    vocabularies = {"role": "person_role", "ats": "ats", "status": "attendance"}
+    return [{**row, **{k: label(v, row[k]) if row.get(k) else row.get(k) for k, v in vocabularies.items()}}
+            for row in rows]
 
 
 def attachment(content: bytes, mimetype: str, filename: str) -> Response:
@@ -128,7 +136,7 @@ class LabsRoutes:
                produces="text/csv", responses={404: "No such lab"})
     def register_csv(self, request, access, body, query, lab_id):
         register = call(self.labs.register, lab_id, access.ambito)
-        return attachment(register_csv(register["rows"]), "text/csv", f"registro-{lab_id}.csv")
+        return attachment(register_csv(in_italian(register["rows"])), "text/csv", f"registro-{lab_id}.csv")
 
     @api.route("GET", "/labs/{lab_id}/register.xlsx", summary="The attendance register, as an Excel workbook",
                tag="reports",
@@ -136,7 +144,7 @@ class LabsRoutes:
                responses={404: "No such lab"})
     def register_xlsx(self, request, access, body, query, lab_id):
         register = call(self.labs.register, lab_id, access.ambito)
-        return attachment(register_xlsx(register["rows"], register["title"]),
+        return attachment(register_xlsx(in_italian(register["rows"]), register["title"]),
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                           f"registro-{lab_id}.xlsx")
 
