@@ -1,11 +1,11 @@
 # The platform's commands. On a fresh Debian machine `make up` and `make test`
-# install what is missing (Python packages, RabbitMQ, PostgreSQL) first.
+# install what is missing (Python packages, npm packages, RabbitMQ, PostgreSQL) first.
 
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install infra up down test bench
+.PHONY: install infra up down test bench browser
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); deploy/apt-install.sh python3-venv && $(PYTHON) -m venv $(VENV); }
@@ -13,18 +13,28 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $@
 
-install: $(BIN)/.installed
+# The pages' assets (Bootstrap Italia, Swagger UI) and axe-core for the browser tests, from the npm registry.
+node_modules/.installed: package.json package-lock.json
+	command -v npm >/dev/null || deploy/apt-install.sh nodejs npm
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/.installed node_modules/.installed
+
+# Debian's chromium for the browser tests: Playwright drives it, and downloads no browser of its own.
+browser:
+	command -v chromium >/dev/null || deploy/apt-install.sh chromium
 
 infra:
 	deploy/infra.sh
 
 up: install infra
-	deploy/up.sh
+	REBUILDING_DEV_LOGIN=1 deploy/up.sh
 
 down:
 	deploy/down.sh
 
-test: install infra
+test: install infra browser
 	$(BIN)/pytest
 
 bench: install infra

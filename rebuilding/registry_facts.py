@@ -91,6 +91,11 @@ class RegistryFacts(Projection):
         " LEFT JOIN {schema}.known_ambiti a ON a.id::text = COALESCE(p.organisation->>'ambito_id', c.ambito_id::text)"
     )
 
+    def people(self, ambito_id: str | None = None) -> list[dict]:
+        """The people the service knows, by name; ``ambito_id``: only that Ambito's."""
+        return self.query("SELECT * FROM (" + self.PEOPLE + ") p WHERE %s::text IS NULL OR p.ambito_id = %s"
+                          " ORDER BY p.name, p.person_id", [ambito_id, ambito_id])
+
     def person(self, person_id: str) -> dict | None:
         rows = self.query(self.PEOPLE + " WHERE p.id = %s", [person_id])
         return rows[0] if rows else None

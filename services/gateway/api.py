@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 from rebuilding import auth, config, idempotency, rpc
 from rebuilding.errors import DomainError
 from rebuilding.schemas import NAME_LENGTH, ONE_LINE_PATTERN, check_text, validated
-from services.gateway import authorisation
+from services.gateway import authorisation, oidc
 from services.gateway.authorisation import Access
 from services.gateway.revocations import FETCH_TIMEOUT
 from services.gateway.web import http
@@ -125,6 +125,7 @@ class Operation:
     consumes: str | None = None
     extra_responses: dict = field(default_factory=dict)
     form: object = None
+    handler: object = None
 
     @property
     def key(self) -> str:
@@ -132,8 +133,35 @@ class Operation:
         return f"{self.method.upper()} {self.path}"
 
     @property
+    def operation_id(self) -> str:
+        """The OpenAPI ``operationId``, from the method and path: ``GET /labs/{lab_id}`` is ``getLabsByLabId``."""
+        return operation_id(self.method, self.path)
+
+    @property
     def public(self) -> bool:
         return authorisation.ANYONE in authorisation.MATRIX[self.key]
+
+
+def operation_id(method: str, path: str) -> str:
+    words = [method.lower()]
+    for part in re.split(r"[/.]", path):
+        parameter = re.fullmatch(r"\{(\w+)\}", part)
+        words += ["by", *parameter.group(1).split("_")] if parameter else re.split(r"[^A-Za-z0-9]+", part)
+    return words[0] + "".join(word.capitalize() for word in words[1:] if word)
+
+
+def authenticated(service, authorization: str | None) -> auth.Principal:
+    """The principal of an ``Authorization`` header's valid token that is not revoked, or ``Unauthenticated``:
+    the platform's own (HS256), or, when one is configured, the OpenID Connect provider's (RS256)."""
+    if oidc.configured() and oidc.is_provider_token(authorization):
+        principal = oidc.verify(authorization)
+    else:
+        principal = auth.verify(authorization)
+    revoked = service.revocations.is_revoked(
+        principal.jti, lambda: call(service.registry.revoked_tokens, timeout=FETCH_TIMEOUT))
+    if revoked:
+        raise auth.Unauthenticated("the token has been revoked")
+    return principal
 
 
 class Api:
@@ -162,6 +190,8 @@ class Api:
         self.operations.append(operation)
 
         def decorator(handler):
+            operation.handler = handler
+
             @functools.wraps(handler)
             def endpoint(service, request, **path_params):
                 return self._respond(service, handler, operation, request, path_params)
@@ -169,6 +199,13 @@ class Api:
             return http(method, re.sub(r"\{(\w+)\}", r"<\1>", path))(endpoint)
 
         return decorator
+
+    def operation(self, key: str) -> Operation:
+        """The operation ``METHOD /path`` (its row's key in ``authorisation.MATRIX``)."""
+        for operation in self.operations:
+            if operation.key == key:
+                return operation
+        raise LookupError(f"no operation {key}")
 
     def _respond(self, service, handler, operation, request, path_params):
         try:
@@ -207,12 +244,7 @@ class Api:
         if operation.public and not header:
             return None
         try:
-            principal = auth.verify(header)
-            revoked = service.revocations.is_revoked(
-                principal.jti, lambda: call(service.registry.revoked_tokens, timeout=FETCH_TIMEOUT))
-            if revoked:
-                raise auth.Unauthenticated("the token has been revoked")
-            return principal
+            return authenticated(service, header)
         except DomainError:
             if operation.public:
                 return None
@@ -267,7 +299,7 @@ class Api:
                 responses[str(status)] = {"description": description, "content": {"application/json": {"schema": schema}}}
             else:
                 responses[str(status)] = {"description": answer, **error}
-        spec = {"summary": op.summary, "tags": [op.tag], "responses": responses}
+        spec = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag], "responses": responses}
         path_schema = {"type": "string", "minLength": 1, "maxLength": NAME_LENGTH, "pattern": PATH_PARAMETER_PATTERN}
         params = [{"in": "path", "name": n, "required": True, "schema": dict(path_schema)}
                   for n in re.findall(r"\{(\w+)\}", op.path)]

@@ -112,6 +112,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "POST /labs": STAFF,
     "GET /labs": CATALOGUE,
     "GET /labs/{lab_id}": CATALOGUE,
+    "GET /catalogue/labs": {ANYONE: PUBLISHED},
+    "GET /catalogue/labs/{lab_id}": {ANYONE: PUBLISHED},
     "POST /labs/{lab_id}/publish": STAFF,
     "POST /labs/{lab_id}/close": STAFF,
     "POST /labs/{lab_id}/start": STAFF,
@@ -125,7 +127,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "GET /labs/{lab_id}/register.xlsx": READ_AMBITO,
     "GET /labs/{lab_id}/certificates/{person_id}.pdf": READ_PEOPLE,
     "GET /certificates/{code}": PUBLIC,
-    "GET /programme/themes": everyone(),
+    "GET /programme/themes": {**everyone(), ANYONE: ANY},
     "POST /programme/themes": STAFF,
     # surveys: staff define and read them; an Ambito answers for itself, a participant for themselves
     "POST /surveys": STAFF,
@@ -154,6 +156,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "POST /toolkit/proposals/{proposal_id}/publish": STAFF,
     "POST /toolkit/proposals/{proposal_id}/reject": STAFF,
     "GET /toolkit/stats/downloads": STAFF,
+    "GET /programme/people": READ_AMBITO,
+    "GET /programme/enrolments": READ_PEOPLE,
     # reports
     "GET /programme/kpis": READERS,
     "GET /programme/reports/ambiti": READ_AMBITO,
@@ -172,6 +176,7 @@ PERSONAL_DATA = frozenset({
     "GET /surveys/{survey_id}/export.xlsx",
     "GET /toolkit/documents/{document_id}", "POST /toolkit/documents/{document_id}/comments",
     "POST /toolkit/proposals", "GET /toolkit/proposals",
+    "GET /programme/people", "GET /programme/enrolments",
 })
 """Operations whose answers carry personal data (people, registers, certificates, reports, the event
 feeds) or security records: no cache keeps them (``Cache-Control: no-store``)."""
@@ -275,7 +280,7 @@ class Access:
     @property
     def catalogue_reader(self) -> str | None:
         """The person whose enrolments show them meeting links in the published catalogue, if any."""
-        if self.scope == PUBLISHED and "participant" in self.principal.roles:
+        if self.scope == PUBLISHED and self.principal and "participant" in self.principal.roles:
             return self.principal.sub
         return None
 

@@ -13,7 +13,10 @@ from werkzeug.wrappers import Response
 
 from rebuilding.errors import NotFound
 from rebuilding.schemas import Text
+from services.labels import label
 from services.gateway.api import api, call, json_response
+from services.gateway.authorisation import OWN_PERSON
+from services.gateway.pages.settings import public_url
 from services.labs import schemas
 from services.labs.certificates import render_certificate
 from services.labs.registers import register_csv, register_xlsx
@@ -36,6 +39,13 @@ def transition_route(action: str, summary: str, body=None):
         return call(self.labs.transition, lab_id, action, body or {})
 
     return transition
+
+
+def in_italian(rows: list[dict]) -> list[dict]:
+    """A register's rows as people read them: role, ATS and attendance in Italian (``services.labels``)."""
+    vocabularies = {"role": "person_role", "ats": "ats", "status": "attendance"}
+    return [{**row, **{k: label(v, row[k]) if row.get(k) else row.get(k) for k, v in vocabularies.items()}}
+            for row in rows]
 
 
 def attachment(content: bytes, mimetype: str, filename: str) -> Response:
@@ -61,6 +71,21 @@ class LabsRoutes:
                response=schemas.Lab, responses={404: "No such lab (a draft, for who sees the published ones)"})
     def get_lab(self, request, access, body, query, lab_id):
         shown = access.catalogue([call(self.labs.get_lab, lab_id)], self._enrolled(access))
+        if not shown:
+            raise NotFound(f"no lab {lab_id}")
+        return shown[0]
+
+    @api.route("GET", "/catalogue/labs", summary="The public catalogue: the published labs, with their seats "
+                                                  "left, without meeting links; no token needed", tag="labs",
+               query=LabsQuery, response=schemas.Lab(many=True))
+    def public_catalogue(self, request, access, body, query):
+        return access.catalogue(call(self.labs.list_labs, query.get("ats"), query.get("status"), query.get("theme")))
+
+    @api.route("GET", "/catalogue/labs/{lab_id}", summary="A published lab of the public catalogue, without "
+                                                          "meeting links; no token needed", tag="labs",
+               response=schemas.Lab, responses={404: "No such published lab"})
+    def public_lab(self, request, access, body, query, lab_id):
+        shown = access.catalogue([call(self.labs.get_lab, lab_id)])
         if not shown:
             raise NotFound(f"no lab {lab_id}")
         return shown[0]
@@ -111,7 +136,7 @@ class LabsRoutes:
                produces="text/csv", responses={404: "No such lab"})
     def register_csv(self, request, access, body, query, lab_id):
         register = call(self.labs.register, lab_id, access.ambito)
-        return attachment(register_csv(register["rows"]), "text/csv", f"registro-{lab_id}.csv")
+        return attachment(register_csv(in_italian(register["rows"])), "text/csv", f"registro-{lab_id}.csv")
 
     @api.route("GET", "/labs/{lab_id}/register.xlsx", summary="The attendance register, as an Excel workbook",
                tag="reports",
@@ -119,7 +144,7 @@ class LabsRoutes:
                responses={404: "No such lab"})
     def register_xlsx(self, request, access, body, query, lab_id):
         register = call(self.labs.register, lab_id, access.ambito)
-        return attachment(register_xlsx(register["rows"], register["title"]),
+        return attachment(register_xlsx(in_italian(register["rows"]), register["title"]),
                           "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                           f"registro-{lab_id}.xlsx")
 
@@ -132,7 +157,8 @@ class LabsRoutes:
         pdf = render_certificate(
             person_name=facts["person_name"], lab_title=facts["lab_title"],
             ats_name=ATS_NAMES.get(facts["ats"], facts["ats"]), dates=[date.fromisoformat(d) for d in facts["dates"]],
-            hours=facts["hours"], code=facts["code"], verify_path=f"/certificates/{facts['code']}",
+            hours=facts["hours"], code=facts["code"], organisation=facts.get("organisation"),
+            verify_url=f"{public_url()}/verifica/{facts['code']}",
         )
         return attachment(pdf, "application/pdf", f"attestato-{facts['code']}.pdf")
 
@@ -142,6 +168,22 @@ class LabsRoutes:
                tag="labs", response=schemas.CertificateCheck, responses={404: "No certificate has this code"})
     def verify_certificate(self, request, access, body, query, code):
         return call(self.labs.verify_certificate, code.strip().upper())
+
+    @api.route("GET", "/programme/people",
+               summary="The people of the programme, by name; an Ambito's staff see their Ambito's",
+               tag="reports", response=schemas.KnownPerson(many=True))
+    def people(self, request, access, body, query):
+        return call(self.labs.people, access.ambito)
+
+    @api.route("GET", "/programme/enrolments",
+               summary="Enrolments across labs, with the place on the waiting list, hours attended and "
+                       "certificate; an Ambito's staff see their Ambito's people, a participant their own",
+               tag="reports", query=schemas.EnrolmentsQuery, response=schemas.PersonEnrolment(many=True))
+    def enrolments(self, request, access, body, query):
+        person_id, ambito = query.get("person_id"), access.ambito
+        if person_id or access.scope == OWN_PERSON:
+            person_id, ambito = access.person(person_id)
+        return access.own(call(self.labs.enrolments, person_id, ambito))
 
     @api.route("GET", "/programme/kpis", summary="The programme's KPIs, against 80 labs and 10 per ATS",
                tag="reports")

@@ -1,15 +1,13 @@
 """The gateway's own routes: health, the OpenAPI document, the API page, and JSON 404s."""
 
-import html
-
 from rebuilding.rpc import RpcProxy
-from werkzeug.wrappers import Response
 
 from rebuilding import config
 from rebuilding.errors import DomainError, NotFound
 from services.gateway import schemas
 from services.gateway.api import api, call, error_response, json_response
 from services.gateway.authorisation import SUMMARY
+from services.gateway.pages.render import page
 from services.gateway.web import http
 
 HEALTH_TIMEOUT = 3.0
@@ -50,29 +48,12 @@ class PlatformRoutes:
     def openapi(self, request, access, body, query):
         return api.spec()
 
-    @api.route("GET", "/docs", summary="This API, as a page to read", tag="platform", produces="text/html")
+    @api.route("GET", "/docs", summary="This API, as a page to read and try (Swagger UI, served by the gateway)",
+               tag="platform", produces="text/html")
     def docs(self, request, access, body, query):
-        return html_page(api.spec())
+        return page("api.html")
 
     @http("GET,POST,PUT,PATCH,DELETE", "/<path:path>")
     def no_route(self, request, path):
         return error_response(404, "not_found", f"no route for {request.method} /{path}")
 
-
-def html_page(spec: dict) -> Response:
-    rows = []
-    for path, operations in spec["paths"].items():
-        for method, op in operations.items():
-            rows.append(
-                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
-                f"<td>{html.escape(op.get('summary', ''))}</td><td>{html.escape(op['description'].partition(': ')[2])}</td></tr>"
-            )
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{html.escape(spec['info']['title'])} API</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}}</style>
-</head><body><h1>{html.escape(spec['info']['title'])} API {html.escape(spec['info']['version'])}</h1>
-<p>{html.escape(spec['info'].get('description', ''))}</p>
-<p>The machine-readable document is at <a href="/openapi.json">/openapi.json</a>.</p>
-<table><tr><th>Method</th><th>Path</th><th>What it does</th><th>Who may call it</th></tr>
-{''.join(rows)}</table></body></html>"""
-    return Response(page, mimetype="text/html")

@@ -1,7 +1,8 @@
-"""The gateway: one HTTP+JSON API composed over RPC from the services' read models."""
+"""The gateway: one HTTP+JSON API composed over RPC from the services' read models, and the web pages."""
 
 from services.gateway.auth_routes import AuthRoutes
 from services.gateway.labs_routes import LabsRoutes
+from services.gateway.pages.routes import PagesRoutes
 from services.gateway.platform_routes import PlatformRoutes
 from services.gateway.registry_routes import RegistryRoutes
 from services.gateway.revocations import Revocations
@@ -9,6 +10,7 @@ from services.gateway.surveys_routes import SurveysRoutes
 from services.gateway.toolkit_routes import ToolkitRoutes
 
 
-class GatewayService(RegistryRoutes, LabsRoutes, SurveysRoutes, ToolkitRoutes, PlatformRoutes, AuthRoutes):
+class GatewayService(RegistryRoutes, LabsRoutes, SurveysRoutes, ToolkitRoutes, PlatformRoutes, AuthRoutes,
+                     PagesRoutes):
     name = "gateway"
     revocations = Revocations()

@@ -172,6 +172,20 @@ class LabsApplication(ServiceApplication):
         """The labs a person is enrolled in or waiting for, with the status of their enrolment."""
         return self.participation.of_person(person_id)
 
+    def people(self, for_ambito: str | None = None) -> list[dict]:
+        """The people labs knows of (from the registry), without their e-mail; ``for_ambito``: that Ambito's."""
+        return [{k: v for k, v in p.items() if k != "email"} for p in self.facts.people(for_ambito)]
+
+    def enrolments(self, person_id: str | None = None, for_ambito: str | None = None) -> list[dict]:
+        """Enrolments with their lab, place on the waiting list, hours attended and certificate code."""
+        if person_id is not None:
+            self._check_ambito(person_id, self.facts.person(person_id), for_ambito)
+        names = {p["person_id"]: p["name"] for p in self.facts.people(for_ambito)} if person_id is None else {}
+        rows = self.participation.enrolments(person_id, for_ambito)
+        for row in rows:
+            row["name"] = names.get(row["person_id"]) or (self.facts.person(row["person_id"]) or {}).get("name")
+        return rows
+
     # attendance and certificates
 
     def record_attendance(self, lab_id: str, session_id: str, records: list[dict]) -> dict:
@@ -189,9 +203,10 @@ class LabsApplication(ServiceApplication):
         completion = lab.completions.get(person_id)
         if completion is None or person is None:
             raise NotFound(f"{person_id} has no certificate for this lab")
+        ambito = self.facts.ambito(person["ambito_id"]) if person.get("ambito_id") else None
         return {"person_name": person["name"], "lab_title": lab.title, "ats": lab.ats,
                 "dates": self._dates_attended(lab, person_id), "hours": completion["hours"],
-                "code": completion["certificate_code"]}
+                "code": completion["certificate_code"], "organisation": ambito["name"] if ambito else None}
 
     @staticmethod
     def _dates_attended(lab: Lab, person_id: str) -> list[str]:

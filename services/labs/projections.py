@@ -121,18 +121,21 @@ class Participation(Projection):
         " PRIMARY KEY (lab_id, session_id, person_id))",
         "CREATE TABLE IF NOT EXISTS {schema}.certificates ("
         " code text PRIMARY KEY, lab_id uuid NOT NULL, person_id text NOT NULL, hours double precision NOT NULL)",
+        # when the request was made: for the dashboard's enrolments over time
+        "ALTER TABLE {schema}.enrolments ADD COLUMN IF NOT EXISTS requested_at timestamptz",
     )
 
     def _enrol(self, cursor, event, status):
         data = event["data"]
         self.execute(
             cursor,
-            "INSERT INTO {schema}.enrolments VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO {schema}.enrolments (lab_id, person_id, status, since, role, ambito_id, comune_istat, ats,"
+            " requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (lab_id, person_id) DO UPDATE SET status = EXCLUDED.status, since = EXCLUDED.since,"
             " role = EXCLUDED.role, ambito_id = EXCLUDED.ambito_id, comune_istat = EXCLUDED.comune_istat,"
-            " ats = EXCLUDED.ats",
+            " ats = EXCLUDED.ats, requested_at = EXCLUDED.requested_at",
             (event["subject"], data["person_id"], status, event["position"], data["role"], data["ambito_id"],
-             data["comune_istat"], data["ats"]),
+             data["comune_istat"], data["ats"], event.get("time")),
         )
 
     def _set_status(self, cursor, event, status):
@@ -190,6 +193,24 @@ class Participation(Projection):
             "SELECT lab_id::text, status FROM {schema}.enrolments"
             " WHERE person_id = %s AND status IN ('confirmed', 'waitlisted') ORDER BY since",
             [person_id],
+        )
+
+    def enrolments(self, person_id: str | None = None, ambito_id: str | None = None) -> list[dict]:
+        """Enrolments (confirmed or waiting, with the place) of a person or of an Ambito's people, or all,
+        each with its lab, the hours attended and the certificate's code."""
+        return self.query(
+            "SELECT e.lab_id::text, l.title AS lab_title, l.status AS lab_status, e.person_id, e.status,"
+            " CASE WHEN e.status = 'waitlisted' THEN (SELECT count(*) FROM {schema}.enrolments w"
+            "  WHERE w.lab_id = e.lab_id AND w.status = 'waitlisted' AND w.since <= e.since) END AS position,"
+            " (SELECT COALESCE(sum(a.hours), 0) FROM {schema}.attendance a"
+            "  WHERE a.lab_id = e.lab_id AND a.person_id = e.person_id) AS hours,"
+            " (SELECT c.code FROM {schema}.certificates c WHERE c.lab_id = e.lab_id AND c.person_id = e.person_id"
+            "  LIMIT 1) AS certificate_code"
+            " FROM {schema}.enrolments e JOIN {schema}.labs l ON l.id = e.lab_id"
+            " WHERE e.status IN ('confirmed', 'waitlisted')"
+            " AND (%s::text IS NULL OR e.person_id = %s) AND (%s::text IS NULL OR e.ambito_id = %s)"
+            " ORDER BY e.since",
+            [person_id, person_id, ambito_id, ambito_id],
         )
 
     def certificate(self, code: str) -> dict | None:

@@ -69,6 +69,9 @@ class Reports:
         (mix,) = self.reader.query(
             "SELECT COALESCE(avg(n), 0) AS average FROM (SELECT count(DISTINCT ambito_id) AS n"
             f" FROM ({_PARTICIPANTS}) part GROUP BY lab_id) per_lab")
+        weeks = self.reader.query(
+            "SELECT to_char(date_trunc('week', requested_at), 'YYYY-MM-DD') AS week, count(*) AS requests"
+            " FROM {schema}.enrolments WHERE requested_at IS NOT NULL GROUP BY 1 ORDER BY 1")
         participants = people["participants"]
         return {
             "labs": {
@@ -84,6 +87,7 @@ class Reports:
             "ambiti": {"reached": people["ambiti_reached"], "of": ambiti["n"]},
             "piccoli_comuni_share": round(people["from_piccoli"] / participants, 4) if participants else 0.0,
             "inter_ambito_mix": round(float(mix["average"]), 2),
+            "enrolments_per_week": weeks,
         }
 
 

@@ -135,3 +135,29 @@ class CertificateCheck(Schema):
     lab_title = fields.String()
     dates = fields.List(fields.String(), metadata={"description": "the days attended, ISO 8601"})
     hours = fields.Float()
+
+
+class KnownPerson(Schema):
+    person_id = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(metadata={"description": "the person's role in the programme"})
+    ambito_id = fields.String(allow_none=True)
+    comune_istat = fields.String(allow_none=True)
+    ats = fields.String(allow_none=True)
+
+
+class EnrolmentsQuery(Schema):
+    person_id = Text(min_length=1, max_length=100, metadata={"description": "only this person's; "
+                                                                         "a participant sees only their own"})
+
+
+class PersonEnrolment(Schema):
+    lab_id = fields.String(required=True)
+    lab_title = fields.String()
+    lab_status = fields.String()
+    person_id = fields.String(required=True)
+    name = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "confirmed or waitlisted"})
+    position = fields.Integer(allow_none=True, metadata={"description": "place on the waiting list"})
+    hours = fields.Float(metadata={"description": "hours attended"})
+    certificate_code = fields.String(allow_none=True)

@@ -61,6 +61,16 @@ class LabsService(ServiceBase):
         return self.app.person_labs(person_id)
 
     @rpc
+    def people(self, for_ambito=None):
+        """The people labs knows, without e-mail: person_id, name, role, ambito_id, comune_istat, ats."""
+        return self.app.people(for_ambito)
+
+    @rpc
+    def enrolments(self, person_id=None, for_ambito=None):
+        """Confirmed and waiting enrolments, with lab, place, hours attended and certificate code."""
+        return self.app.enrolments(person_id, for_ambito)
+
+    @rpc
     @accepts(payload=schemas.AttendanceSheet)
     def record_attendance(self, lab_id, session_id, payload):
         return self.app.record_attendance(lab_id, session_id, payload["records"])

@@ -78,6 +78,8 @@ def plans(world: World) -> dict[str, list[Call]]:
         "POST /labs": [Call(body={})],
         "GET /labs": [Call(), Call(query={"status": "draft"})],
         "GET /labs/{lab_id}": [Call({"lab_id": world.waiting}), Call({"lab_id": world.draft}, draft=True)],
+        "GET /catalogue/labs": [Call(), Call(query={"status": "draft"})],
+        "GET /catalogue/labs/{lab_id}": [Call({"lab_id": world.waiting}), Call({"lab_id": world.draft}, draft=True)],
         **transitions,
         "POST /labs/{lab_id}/enrollments": [Call({"lab_id": world.open}, body={"person_id": a1}, about="a1")],
         "DELETE /labs/{lab_id}/enrollments/{person_id}": [Call({"lab_id": world.open, "person_id": a1}, about="a1")],
@@ -91,6 +93,8 @@ def plans(world: World) -> dict[str, list[Call]]:
         "GET /certificates/{code}": [Call({"code": world.codes["a1"]})],
         "GET /programme/themes": [Call()],
         "POST /programme/themes": [Call(body={})],
+        "GET /programme/people": [Call()],
+        "GET /programme/enrolments": [Call(), Call(query={"person_id": a1}, about="a1")],
         "GET /programme/kpis": [Call()],
         "GET /programme/reports/ambiti": [Call()],
         "GET /programme/reports/ats": [Call()],
@@ -152,9 +156,10 @@ def out_of_scope(caller: Caller, scope: str, world: World) -> list[str]:
         return [value for key in keys for value in (world.person(key), world.people[key]["email"],
                                                      world.people[key]["name"])]
 
-    if not caller.roles:  # anyone: no ids, no e-mails (a certificate's check names its holder)
+    if not caller.roles:  # anyone: no ids, no e-mails (a certificate's check names its holder); the published
+        # catalogue is public (the pages' catalogue), so its labs' ids are not hidden: a draft's id and links are
         return [*(p["id"] for p in world.people.values()), *(p["email"] for p in world.people.values()),
-                world.ambito_a, world.ambito_b, world.waiting, world.completed, world.draft, world.open]
+                world.ambito_a, world.ambito_b, world.draft, *(link for link in world.links.values() if link)]
     if scope == OWN_AMBITO:
         return [*of("b1"), world.ambito_b] if caller.ambito == world.ambito_a else [*of("a1", "a2"), world.ambito_a]
     if scope == OWN_PERSON:

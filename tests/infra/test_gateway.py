@@ -79,9 +79,11 @@ def test_health_names_the_service_that_is_down_and_reports_relay_lag_to_staff(ga
 
 def served_routes() -> set[tuple[str, str]]:
     """What nameko's web server routes to the gateway's methods, read from their entrypoints,
-    not from the list the document is made from; the JSON 404 for every other path aside."""
+    not from the list the document is made from; the JSON 404 for every other path and the pages aside."""
     routes = set()
     for _, method in inspect.getmembers(GatewayService, inspect.isfunction):
+        if method.__module__.startswith("services.gateway.pages"):
+            continue  # the web pages for people (their paths are Italian), not the API
         for entrypoint in getattr(method, ENTRYPOINT_EXTENSIONS_ATTR, ()):
             if isinstance(entrypoint, HttpRequestHandler) and entrypoint.url != "/<path:path>":
                 path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", entrypoint.url)
@@ -140,10 +142,16 @@ def test_a_path_parameter_with_a_control_character_is_a_400_naming_it(gateway):
     assert clean.status_code == 404 and "details" not in clean.json()  # reaches the registry, which knows no such code
 
 
-def test_the_api_page_is_html_that_lists_the_routes(gateway):
+def test_the_api_page_is_swagger_ui_served_by_the_gateway_over_a_document_whose_operations_all_have_ids(gateway):
     response = requests.get(f"{gateway}/docs")
     assert response.headers["Content-Type"].startswith("text/html")
-    assert "/registry/ambiti" in response.text and "/openapi.json" in response.text
+    assert "/static/swagger-ui/swagger-ui-bundle.js" in response.text and "/openapi.json" in response.text
+    assert "http://" not in response.text and "https://" not in response.text  # nothing from another host
+    bundle = requests.get(f"{gateway}/static/swagger-ui/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and "javascript" in bundle.headers["Content-Type"]
+    spec = requests.get(f"{gateway}/openapi.json").json()
+    ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
+    assert "getRegistryAmbiti" in ids and len(ids) == len(set(ids))
 
 
 def test_a_subscriber_reads_a_services_event_feed_page_by_page_and_nothing_else(gateway):

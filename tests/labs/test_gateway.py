@@ -109,7 +109,7 @@ def test_the_attendance_register_has_a_row_per_participant_per_session_as_csv_an
         response = staff.get(f"/labs/{lab_id}/register.csv")
         assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
         rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
-        assert len(rows) == 1 + 2 * 2 and any("late" in row for row in rows), rows
+        assert len(rows) == 1 + 2 * 2 and any("in ritardo" in row for row in rows), rows
         return rows
 
     rows = eventually(register)
@@ -117,7 +117,7 @@ def test_the_attendance_register_has_a_row_per_participant_per_session_as_csv_an
     by_key = {(r[column["person_id"]], r[column["date"]]): r for r in rows[1:]}
     late = by_key[(p1, "2026-04-01")]
     assert [late[column[c]] for c in ("start", "end", "hours", "role", "ats", "status", "minutes_late")] == [
-        "09:00", "13:00", "3,50", "responsabile_servizi_sociali", "bergamo", "late", "30"]
+        "09:00", "13:00", "3,50", "Responsabile Servizi Sociali", "ATS di Bergamo", "in ritardo", "30"]
     assert late[column["ambito"]].startswith("Ambito DEMO") and late[column["comune"]]
     assert by_key[(p2, "2026-04-08")][column["status"]] == ""  # not recorded yet
 

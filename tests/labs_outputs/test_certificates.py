@@ -1,9 +1,11 @@
 """The attestato di partecipazione: its verification code and its PDF."""
 
 import datetime
+import io
 import re
 
 import pytest
+from pypdf import PdfReader
 
 from services.labs.certificates import (
     CERTIFICATE_CODE,
@@ -24,16 +26,18 @@ def render(**overrides) -> bytes:
         dates=DATES,
         hours=12.5,
         code=CODE,
-        verify_path=f"/certificates/{CODE}",
+        verify_url=f"https://rebuilding.example.org/verifica/{CODE}",
+        organisation="Ambito DEMO di Prova",
+        issued_on=datetime.date(2026, 4, 2),
+        place="Milano",
         compress=False,
     )
     return render_certificate(**(arguments | overrides))
 
 
 def shown_text(pdf: bytes) -> str:
-    """The strings an uncompressed fpdf2 page draws, decoded as the core fonts' cp1252."""
-    strings = re.findall(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", pdf)
-    return "\n".join(re.sub(rb"\\(.)", rb"\1", s).decode("cp1252") for s in strings)
+    """The text of the page, as a PDF reader extracts it from the embedded fonts."""
+    return " ".join(PdfReader(io.BytesIO(pdf)).pages[0].extract_text().split())
 
 
 def page_count(pdf: bytes) -> int:
@@ -56,26 +60,38 @@ def test_the_certificate_is_a_one_page_pdf():
     assert page_count(pdf) == 1
 
 
-def test_the_certificate_names_person_lab_ats_dates_hours_and_code():
+def test_the_certificate_names_issuer_programme_person_lab_dates_hours_place_and_code():
     text = shown_text(render())
     for expected in [
         "Attestato di partecipazione",
-        "Progetto Rebuilding – ANCI Lombardia",
-        "PON Inclusione 2014-2020, Asse IV",
+        "ANCI Lombardia",
+        "PON Inclusione FSE 2014-2020, Asse IV «Capacità amministrativa»",
         "Niccolò Perè",
+        "Ambito DEMO di Prova",
         "«Co-progettazione – città e comunità»",
         "ATS della Città Metropolitana di Milano",
         "nelle giornate del 12/03/2026 e 19/03/2026",
         "12,5 ore",
+        "Rilasciato a Milano, il 02/04/2026",
         f"Codice di verifica: {CODE}",
-        f"/certificates/{CODE}",
     ]:
-        assert expected in text
+        assert expected in text, (expected, text)
 
 
-def test_letters_the_pdf_fonts_lack_lose_their_accents_rather_than_failing():
-    text = shown_text(render(person_name="Ştefan Łukasz Nguyễn"))
-    assert "Stefan ?ukasz Nguyen" in text
+def test_the_fonts_are_embedded_and_the_qr_code_links_to_the_public_verification_page():
+    pdf = render()
+    reader = PdfReader(io.BytesIO(pdf))
+    fonts = [f["/BaseFont"] for f in reader.pages[0]["/Resources"]["/Font"].values()]
+    assert fonts and all("Titillium" in name or "DejaVu" in name for name in fonts), fonts
+    assert b"/FontFile2" in pdf  # the TrueType font's data is in the file
+    links = [a.get_object()["/A"]["/URI"] for a in reader.pages[0]["/Annots"]]
+    assert links == [f"https://rebuilding.example.org/verifica/{CODE}"]
+    assert reader.pages[0].images, "the QR code"
+
+
+def test_letters_the_font_lacks_lose_their_accents_rather_than_failing():
+    text = shown_text(render(person_name="Ştefan Łukasz Nguyễn \u4e2d"))
+    assert "Ştefan Łukasz Nguyen ?" in text
 
 
 def test_a_very_long_title_and_many_dates_still_fit_one_page():

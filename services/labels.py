@@ -1,0 +1,86 @@
+"""The Italian labels of the platform's code values: what pages, registers and e-mails show a person.
+
+Codes stay English in the API and the events (``present``, ``responsabile_ufficio_di_piano``);
+whatever a person reads says them in Italian, from here. A code without a label is shown as it is.
+"""
+
+from services.registry.territory import ATS_NAMES
+
+ATS = ATS_NAMES
+"""``bergamo`` → "ATS di Bergamo"."""
+
+PERSON_ROLES = {
+    "responsabile_ufficio_di_piano": "Responsabile Ufficio di Piano",
+    "responsabile_servizi_sociali": "Responsabile Servizi Sociali",
+    "operatore": "Operatore/Operatrice",
+    "referente_ats": "Referente ATS",
+    "referente_cpi": "Referente Centro per l'Impiego",
+    "staff_anci": "Staff ANCI Lombardia",
+}
+
+ORGANISATION_KINDS = {
+    "ufficio_di_piano": "Ufficio di Piano",
+    "comune": "Comune",
+    "ats": "ATS",
+    "cpi": "Centro per l'Impiego",
+    "anci": "ANCI Lombardia",
+}
+
+ATTENDANCE = {
+    "present": "presente",
+    "late": "in ritardo",
+    "excused": "assente giustificato",
+    "absent": "assente",
+}
+
+LAB_STATUSES = {
+    "draft": "bozza",
+    "published": "iscrizioni aperte",
+    "enrolment_closed": "iscrizioni chiuse",
+    "running": "in corso",
+    "completed": "concluso",
+    "cancelled": "annullato",
+}
+
+ENROLMENT_STATUSES = {
+    "confirmed": "iscrizione confermata",
+    "waitlisted": "in lista d'attesa",
+    "withdrawn": "ritirato",
+    "refused": "non accolta",
+}
+
+FORMATS = {
+    "laboratorio": "Laboratorio",
+    "webinar": "Webinar",
+    "focus_group": "Focus group",
+    "tutorial": "Tutorial",
+    "affiancamento": "Affiancamento",
+}
+
+PLATFORM_ROLES = {
+    "staff": "Staff ANCI Lombardia",
+    "ambito": "Staff di un Ambito territoriale",
+    "participant": "Partecipante",
+    "auditor": "Revisore",
+    "subscriber": "Progetto abbonato ai flussi di eventi",
+}
+
+REFUSAL_REASONS = {
+    "ineligible": "il ruolo della persona non rientra tra i destinatari del laboratorio",
+    "closed": "le iscrizioni non sono aperte",
+    "duplicate": "la persona è già iscritta o in lista d'attesa",
+    "cancelled": "il laboratorio è annullato",
+}
+
+VOCABULARIES = {
+    "ats": ATS, "person_role": PERSON_ROLES, "organisation_kind": ORGANISATION_KINDS, "attendance": ATTENDANCE,
+    "lab_status": LAB_STATUSES, "enrolment_status": ENROLMENT_STATUSES, "format": FORMATS,
+    "platform_role": PLATFORM_ROLES, "refusal_reason": REFUSAL_REASONS,
+}
+
+
+def label(vocabulary: str, code) -> str:
+    """The Italian label of ``code`` in ``vocabulary`` (a key of ``VOCABULARIES``); the code itself if none."""
+    if code is None:
+        return ""
+    return VOCABULARIES[vocabulary].get(code, str(code))

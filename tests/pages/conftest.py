@@ -1,0 +1,242 @@
+"""The pages in a real browser: Debian's chromium driven by Playwright, over a running registry, labs and gateway.
+
+One browser for the whole run (the machine is small), in a process of its own (``browser_driver.py``);
+a context of its own per person signed in.
+Every page a test opens is screenshot, checked by axe-core (no serious or critical violation),
+and no request may leave 127.0.0.1.
+"""
+
+import json
+import os
+import sys
+import re
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from nameko.runners import ServiceRunner
+
+from services.gateway.pages.settings import node_modules
+from services.gateway.service import GatewayService
+from services.labs.application import LabsApplication
+from services.labs.schemas import LabCreate
+from services.labs.service import LabsService
+from services.registry.application import RegistryApplication
+from services.registry.service import RegistryService
+from tests.conftest import free_port
+from tests.labs.conftest import learn, settle
+from tests.support import RelayProcess
+
+CHROMIUM = "/usr/bin/chromium"
+REPO = Path(__file__).resolve().parents[2]
+SERIOUS = ("serious", "critical")
+AXE = node_modules() / "axe-core" / "axe.min.js"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/pages/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.integration)
+
+
+@dataclass
+class Site:
+    url: str
+    tag: str
+    ambito: str
+    people: dict            # key -> {"id", "name"}: staff, resp1, resp2 (Ambito), other (another Ambito)
+    labs: dict = field(default_factory=dict)   # key -> lab id: open, small, draft
+    sessions: dict = field(default_factory=dict)
+
+
+def lab_payload(title: str, capacity: int, tag: str) -> dict:
+    return {"title": f"DEMO – {title} {tag}", "ats": "bergamo", "capacity": capacity,
+            "themes": ["terzo-settore"], "conductors": ["Conduttrice DEMO"],
+            "description": "Laboratorio dimostrativo per le prove delle pagine.",
+            "modules": [{"title": "Modulo DEMO", "sessions": [
+                {"id": "s1", "date": "2026-12-10", "start": "09:30", "end": "13:00", "place": "Sala DEMO"},
+                {"id": "s2", "date": "2026-12-17", "start": "09:30", "end": "13:00", "place": "Sala DEMO"}]}]}
+
+
+@pytest.fixture(scope="module")
+def site(database, broker, state_dir):
+    """A registry, labs and gateway with an Ambito, its people and three labs, made straight through the applications."""
+    registry, labs = RegistryApplication(), LabsApplication()
+    registry.seed()
+    tag = uuid.uuid4().hex[:6]
+    ambito = registry.create_ambito(f"Ambito DEMO Pagine {tag}", "bergamo")["id"]
+    elsewhere = registry.create_ambito(f"Ambito DEMO Altrove {tag}", "bergamo")["id"]
+    people = {}
+    for key, name, role, organisation in (
+        ("staff", "Staff DEMO ANCI", "staff_anci", {"kind": "anci"}),
+        ("resp1", "Responsabile DEMO Uno", "responsabile_ufficio_di_piano", {"kind": "ufficio_di_piano", "ambito_id": ambito}),
+        ("resp2", "Responsabile DEMO Due", "responsabile_ufficio_di_piano", {"kind": "ufficio_di_piano", "ambito_id": ambito}),
+        ("other", "Responsabile DEMO Altrove", "responsabile_ufficio_di_piano",
+         {"kind": "ufficio_di_piano", "ambito_id": elsewhere}),
+    ):
+        person = registry.register_person(f"{name} {tag}", f"pagine-{key}-{tag}@demo.invalid", role, organisation)
+        people[key] = {"id": person["id"], "name": person["name"]}
+    learn(labs, registry)
+    created = {}
+    for key, title, capacity, publish in (("open", "Laboratorio aperto", 30, True), ("small", "Un posto solo", 1, True),
+                                          ("draft", "Bozza", 10, False)):
+        created[key] = labs.create_lab(LabCreate().load(lab_payload(title, capacity, tag)))["id"]
+        if publish:
+            labs.transition(created[key], "publish")
+    labs.enrol(created["open"], people["other"]["id"])
+    settle(labs)
+    registry.close()
+    labs.close()
+
+    port = free_port()
+    environment = {"REBUILDING_DEV_LOGIN": "1", "REBUILDING_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    relay = RelayProcess("registry", "labs").start()
+    runner = ServiceRunner({"AMQP_URI": broker, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "max_workers": 20})
+    for service in (RegistryService, LabsService, GatewayService):
+        runner.add_service(service)
+    runner.start()
+    yield Site(f"http://127.0.0.1:{port}", tag, ambito, people, created)
+    runner.kill()
+    relay.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+class Browser:
+    """The browser process (``browser_driver.py``): each call is one command, answered in order."""
+
+    def __init__(self):
+        self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("browser_driver.py"))],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        assert json.loads(self.process.stdout.readline()) == {"ready": True}
+
+    def __getattr__(self, op):
+        def command(*args):
+            self.process.stdin.write(json.dumps({"op": op, "args": args}) + "\n")
+            self.process.stdin.flush()
+            line = self.process.stdout.readline()
+            assert line, f"the browser process ended (exit {self.process.poll()})"
+            answer = json.loads(line)
+            if "error" in answer:
+                raise AssertionError(f"browser: {op}{args}: {answer['error']}")
+            return answer["ok"]
+
+        return command
+
+    def quit(self):
+        self.process.stdin.write(json.dumps({"op": "quit", "args": []}) + "\n")
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium: installed through make when missing (never skipped), never downloaded by Playwright."""
+    if not Path(CHROMIUM).exists():
+        subprocess.run(["make", "-C", str(REPO), "browser"], check=True)
+    assert Path(CHROMIUM).exists(), "make browser did not install chromium"
+    assert AXE.exists(), "run make install: axe-core is missing"
+    browser = Browser()
+    yield browser
+    browser.quit()
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory):
+    folder = Path(os.environ.get("REBUILDING_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class Visitor:
+    """Someone browsing the site in a browser context of their own; every page they open is checked."""
+
+    def __init__(self, browser: Browser, site: Site, screenshots: Path, name: str):
+        self.browser, self.site, self.screenshots, self.name = browser, site, screenshots, name
+        self.context = f"{name}-{uuid.uuid4().hex[:6]}"
+        browser.new_context(self.context)
+        self.checked: list[str] = []
+        self.url = None
+
+    def open(self, path: str, status: int = 200, check: bool = True) -> dict:
+        """Open a page; ``check=False`` while waiting for the read models to catch up (it is checked after)."""
+        answer = self.browser.goto(self.context, self.site.url + path)
+        assert answer["status"] == status, (self.name, path, answer)
+        self.url = answer["url"]
+        if check:
+            self.check(path)
+        return answer
+
+    def submit(self, selector: str, status: int = 200) -> dict:
+        answer = self.browser.submit(self.context, selector)
+        assert answer["status"] == status, (self.name, selector, answer)
+        self.url = answer["url"]
+        self.check(answer["url"].replace(self.site.url, ""))
+        return answer
+
+    def check(self, label: str):
+        """Screenshot the page, run axe-core on it, and find no request that left 127.0.0.1."""
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{self.name}-{label}".lower()).strip("-")[:120]
+        self.browser.screenshot(self.context, str(self.screenshots / f"{slug}-{len(self.checked)}.png"))
+        violations = self.browser.axe(self.context, str(AXE))
+        serious = [v for v in violations if v["impact"] in SERIOUS]
+        assert not serious, (self.name, label, serious)
+        assert not self.browser.requests_outside(self.context), (self.name, label)
+        self.checked.append(label)
+
+    def text(self, selector: str) -> str:
+        return self.browser.text(self.context, selector)
+
+    def title(self) -> str:
+        return self.browser.title(self.context)
+
+    def choose(self, selector: str, value: str | None = None):
+        if value is None:
+            self.browser.check(self.context, selector)
+        else:
+            self.browser.select(self.context, selector, value)
+
+    def fill(self, selector: str, value: str):
+        self.browser.fill(self.context, selector, value)
+
+    def cookies(self) -> list[dict]:
+        return self.browser.cookies(self.context)
+
+    def post(self, path: str, form: dict) -> dict:
+        return self.browser.post(self.context, self.site.url + path, form)
+
+    def download(self, selector: str, path: Path) -> str:
+        return self.browser.download(self.context, selector, str(path))
+
+    def sign_in(self, role: str, person: str):
+        self.open("/accesso")
+        self.choose(f"#ruolo-{role}")
+        self.choose("#persona", self.site.people[person]["id"])
+        self.submit("form[action='/accesso'] button[type=submit]")
+
+    def close(self):
+        self.browser.close(self.context)
+
+
+@pytest.fixture
+def visit(browser, site, screenshots):
+    visitors = []
+
+    def make(name: str, role: str | None = None, person: str | None = None) -> Visitor:
+        visitor = Visitor(browser, site, screenshots, name)
+        visitors.append(visitor)
+        if role:
+            visitor.sign_in(role, person)
+        return visitor
+
+    yield make
+    for visitor in visitors:
+        visitor.close()
