@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from datetime import date, timedelta
 
 from rebuilding import auth, config
@@ -55,16 +56,48 @@ def labs(today: date) -> list[dict]:
     ]
 
 
+def needs_assessment(today: date, themes: list[dict]) -> dict:
+    return {
+        "title": "DEMO – Rilevazione dei fabbisogni formativi", "kind": "needs_assessment",
+        "audience": {"type": "ambiti"}, "opens": today.isoformat(), "closes": (today + timedelta(days=30)).isoformat(),
+        "questions": [{"id": "priorita", "type": "ranking",
+                       "text": "Ordini le macro-sezioni formative dalla più alla meno utile per il Suo Ambito (DEMO).",
+                       "items": [{"id": t["code"], "label": t["title"]} for t in themes]}],
+    }
+
+
+GUIDELINE = {
+    "kind": "guideline", "title": "DEMO – Linee guida dimostrative per la co-progettazione",
+    "description": "Documento dimostrativo: non è un atto reale del programma.",
+    "themes": ["co-programmazione"], "legal_references": ["D.Lgs. 117/2017 art. 55"],
+    "author": "Autrice DEMO", "organisation": "ANCI Lombardia (DEMO)", "reason": "prima versione (DEMO)",
+}
+GUIDELINE_TEXT = "DEMO – Linee guida dimostrative.\nQuesto testo serve solo a provare la cassetta degli attrezzi.\n"
+
+
+def multipart(fields: dict, filename: str, content: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body: each field (a list as repeated fields) and one file."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        for item in value if isinstance(value, list) else [value]:
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{item}\r\n'.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                 "Content-Type: text/plain\r\n\r\n".encode() + content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
 class Client:
     def __init__(self, base_url: str):
         self.base_url = base_url.rstrip("/")
         self.token = auth.mint("demo-loader", ["staff"], ttl_seconds=600)
 
-    def call(self, method: str, path: str, body=None):
+    def call(self, method: str, path: str, body=None, form: tuple[bytes, str] | None = None):
+        data, content_type = form or (json.dumps(body).encode() if body is not None else None, "application/json")
         request = urllib.request.Request(
-            self.base_url + path, method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            self.base_url + path, method=method, data=data,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type},
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -100,5 +133,9 @@ def load(base_url: str | None = None) -> None:
         lab_ids.append(lab_id)
     client.until("POST", f"/labs/{lab_ids[0]}/enrollments", {"person_id": person_ids[0]})
     client.until("POST", f"/labs/{lab_ids[0]}/enrollments", {"person_id": person_ids[1]})
+    survey_id = client.call("POST", "/surveys", needs_assessment(date.today(), client.call("GET", "/programme/themes")))["id"]
+    client.call("POST", f"/surveys/{survey_id}/open")
+    client.call("POST", "/toolkit/documents",
+                form=multipart(GUIDELINE, "linee-guida-demo.txt", GUIDELINE_TEXT.encode()))
     print(f"demo: loaded {len(ambito_ids)} Ambiti, {len(person_ids)} people and {len(lab_ids)} labs, "
-          "all labelled DEMO, with two enrolments", file=sys.stderr)
+          "an open needs assessment and a toolkit guideline, all labelled DEMO, with two enrolments", file=sys.stderr)
