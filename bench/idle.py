@@ -18,7 +18,7 @@ straight to an exchange with pika, with confirms.
 
 import warnings
 
-warnings.filterwarnings("ignore", category=DeprecationWarning)  # eventlet's, printed by every nameko import
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # printed by every nameko import
 
 from bench.common import bench_database  # noqa: E402  (first: it imports rebuilding, which must come before psycopg)
 

@@ -67,8 +67,12 @@ def rpc_timeout() -> float:
 
 
 def poll_interval() -> float:
-    """Seconds a relay or projector waits before looking again at an idle log."""
-    return float(_env("REBUILDING_POLL_INTERVAL", "0.05"))
+    """Seconds a relay or projector waits at most before looking again at an idle log.
+
+    A commit to the log wakes them at once (PostgreSQL LISTEN/NOTIFY, ``rebuilding.wakeups``):
+    this is the safety net for a notification that never came, not the pace of delivery.
+    """
+    return float(_env("REBUILDING_POLL_INTERVAL", "2"))
 
 
 def relay_stale_seconds() -> float:
