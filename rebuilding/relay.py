@@ -96,6 +96,7 @@ class Relay:
         self.wakeup: wakeups.Wakeup | None = None  # set while ``run`` runs: a commit to the log ends an idle wait
         self._stop: threading.Event | None = None
         self._read_broker_by = 0.0
+        self._through: int | None = None  # the position this relay last committed, or saw committed
 
     def connect(self) -> None:
         self.connection = Connection(self.amqp_uri, heartbeat=AMQP_HEARTBEAT, transport_options={
@@ -143,7 +144,8 @@ class Relay:
             self.channel.wait_for_confirms()
             if notifications:
                 step.advance(notifications[-1].id)
-            return len(notifications)
+        self._through = step.last  # committed: published up to here
+        return len(notifications)
 
     def idle(self, seconds: float) -> None:
         """Wait for a commit to the log, at most ``seconds``, with the broker connection alive.
@@ -174,7 +176,10 @@ class Relay:
             self.beat()
         if self.connection is None:
             self.connect()
-        if self.publish_batch() == 0:
+        # A look at the log's head is cheaper than a batch's transaction when nothing is new.
+        if self._through is not None and self.app.last_position() <= self._through:
+            self.idle(poll_interval)
+        elif self.publish_batch() == 0:
             self.idle(poll_interval)
 
     def run(self, stop: threading.Event, poll_interval: float | None = None, backoff: Backoff | None = None) -> None:
