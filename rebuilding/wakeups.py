@@ -20,6 +20,8 @@ operating-system thread.
 """
 
 import logging
+import os
+import select
 import threading
 import time
 
@@ -33,8 +35,11 @@ log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "rebuilding listener"
 """How the listening sessions show in pg_stat_activity."""
-SLICE = 1.0
-"""Seconds the listener waits for notifications before it looks for new channels or the last waiter gone."""
+SLICE = 30.0
+"""Seconds the listener waits, with no notification, before it checks its session with a query.
+
+It sleeps in ``select`` on its session's socket and on a pipe that a new or a last
+wakeup writes to: psycopg's own ``notifies()`` wakes ten times a second."""
 STOP_CHECK = 0.5
 """Seconds a wait sleeps at most before it looks at its ``stop`` event."""
 
@@ -89,6 +94,10 @@ class Listener:
         self._wakeups: dict[str, set[Wakeup]] = {}
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
+        self._poke_read, self._poke_write = os.pipe()
+        os.set_blocking(self._poke_read, False)
+        os.set_blocking(self._poke_write, False)
+        self._poke_pending = False
 
     def subscribe(self, channel: str) -> Wakeup:
         wakeup = Wakeup(self, channel)
@@ -98,6 +107,8 @@ class Listener:
                 self.connected.clear()
                 self._thread = threading.Thread(target=self._run, name="rebuilding-listener", daemon=True)
                 self._thread.start()
+            else:
+                self._poke()  # it may be a new channel
         return wakeup
 
     def unsubscribe(self, wakeup: Wakeup) -> None:
@@ -106,6 +117,18 @@ class Listener:
             waiting.discard(wakeup)
             if not waiting:
                 self._wakeups.pop(wakeup.channel, None)
+                self._poke()
+
+    def _poke(self) -> None:
+        """Have the listener look at the channels wanted now (called holding the lock)."""
+        if not self._poke_pending:  # one byte in the pipe at most: eventlet's os.write waits on a full pipe
+            self._poke_pending = True
+            os.write(self._poke_write, b".")
+
+    def _poked(self) -> None:
+        with self._lock:
+            self._poke_pending = False
+            os.read(self._poke_read, 64)  # once: eventlet's os.read waits when the pipe is empty
 
     def _wake(self, channels) -> None:
         with self._lock:
@@ -144,7 +167,9 @@ class Listener:
             new = channels - listening
             for channel in sorted(new):
                 conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
-            listening |= new
+            for channel in sorted(listening - channels):
+                conn.execute(SQL("UNLISTEN {}").format(Identifier(channel)))
+            listening = channels
             if new:
                 # Committed before LISTEN took effect: not notified, so look once now.
                 self._wake(new)
@@ -152,7 +177,15 @@ class Listener:
                     log.info("listening for new events again")
                     backoff.reset()
                 self.connected.set()
-            self._wake({notify.channel for notify in conn.notifies(timeout=SLICE, stop_after=1)})
+            # Notifications that came with a statement's answer wait in psycopg's backlog: take those first.
+            self._wake({notify.channel for notify in conn.notifies(timeout=0)})
+            readable, _, _ = select.select([conn.fileno(), self._poke_read], [], [], SLICE)
+            if self._poke_read in readable:
+                self._poked()
+            if conn.fileno() in readable:
+                self._wake({notify.channel for notify in conn.notifies(timeout=0)})
+            elif not readable:
+                conn.execute("SELECT 1")  # a session that died quietly fails here
 
 
 _listeners: dict[str, Listener] = {}

@@ -47,6 +47,7 @@ def test_a_commit_to_the_log_wakes_its_waiter_and_nothing_else_does(app):
 def test_a_wait_ends_soon_after_its_stop_is_set(app):
     stop = threading.Event()
     with wakeups.wakeup_for(app) as wakeup:
+        eventually(lambda: wakeup.listener.connected.is_set())
         wakeup.wait(0)
         threading.Timer(0.2, stop.set).start()
         started = time.monotonic()
