@@ -11,11 +11,24 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from rebuilding import chain, config
-from tests.infra.sample import Counter
+from tests.infra.sample import Counter, CounterApplication
 
 pytestmark = pytest.mark.integration
 
 WRITERS, SAVES = 6, 25
+
+
+class InsertOrderProbe(CounterApplication):
+    """A log of its own: a refused save leaves a gap in the positions, which the shared counters' log must not get."""
+
+    name = "insert_order_probe"
+
+
+@pytest.fixture
+def app(database):
+    app = InsertOrderProbe()
+    yield app
+    app.close()
 
 
 def test_a_reader_following_the_log_during_concurrent_saves_sees_every_event_once_in_order(app):
