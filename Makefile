@@ -29,6 +29,7 @@ test: install infra
 
 bench: install infra
 	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.idle
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.chain
 	$(BIN)/python -m bench.enrollment
