@@ -93,11 +93,13 @@ class EventStore(DependencyProvider):
         A commit to the log wakes it (``rebuilding.wakeups``); the poll interval is the longest it
         sleeps without one, and a follower waiting to retry a failure shortens it.
         """
+        unpolled = set(followers)  # each polls once at least: a first success clears what an earlier instance left
         with wakeups.wakeup_for(self.app) as wakeup:
             while self._running:
                 # One cheap look at the log's head spares a transaction per read model that is up to date.
                 last = self.app.last_position()
-                behind = [f for f in followers if f.failing or f.position < last]
+                behind = [f for f in followers if f in unpolled or f.failing or f.position < last]
+                unpolled.difference_update(behind)
                 if not sum(follower.poll() for follower in behind):
                     wakeup.wait(self._idle_seconds(followers))
 

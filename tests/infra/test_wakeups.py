@@ -16,6 +16,19 @@ LONG = "60"
 """A poll interval no test waits out: whatever arrives sooner came by a notification."""
 
 
+class WakeupProbe(CounterApplication):
+    """A log no other test writes to: whatever wakes its waiter came from this test."""
+
+    name = "wakeup_probe"
+
+
+@pytest.fixture
+def probe(database):
+    app = WakeupProbe()
+    yield app
+    app.close()
+
+
 class CountersWithTotals(CounterApplication):
     name = "surveys"
     projection_classes = (CounterTotals,)
@@ -26,27 +39,27 @@ class CounterService(ServiceBase):
     app = EventStore(CountersWithTotals)
 
 
-def test_a_wakeup_is_set_at_first_so_its_loop_looks_before_it_sleeps(app):
-    with wakeups.wakeup_for(app) as wakeup:
+def test_a_wakeup_is_set_at_first_so_its_loop_looks_before_it_sleeps(probe):
+    with wakeups.wakeup_for(probe) as wakeup:
         started = time.monotonic()
         assert wakeup.wait(30)
         assert time.monotonic() - started < 1
 
 
-def test_a_commit_to_the_log_wakes_its_waiter_and_nothing_else_does(app):
-    with wakeups.wakeup_for(app) as wakeup:
+def test_a_commit_to_the_log_wakes_its_waiter_and_nothing_else_does(probe):
+    with wakeups.wakeup_for(probe) as wakeup:
         eventually(lambda: wakeup.listener.connected.is_set())
         wakeup.wait(0)
         assert not wakeup.wait(0.3)  # nothing committed
-        app.save(Counter(label="woken"))
+        probe.save(Counter(label="woken"))
         started = time.monotonic()
         assert wakeup.wait(30)
         assert time.monotonic() - started < 5
 
 
-def test_a_wait_ends_soon_after_its_stop_is_set(app):
+def test_a_wait_ends_soon_after_its_stop_is_set(probe):
     stop = threading.Event()
-    with wakeups.wakeup_for(app) as wakeup:
+    with wakeups.wakeup_for(probe) as wakeup:
         eventually(lambda: wakeup.listener.connected.is_set())
         wakeup.wait(0)
         threading.Timer(0.2, stop.set).start()
@@ -55,14 +68,14 @@ def test_a_wait_ends_soon_after_its_stop_is_set(app):
         assert time.monotonic() - started < 5
 
 
-def test_the_listener_comes_back_after_its_session_is_ended_and_wakes_its_waiter_again(app):
-    with wakeups.wakeup_for(app) as wakeup:
+def test_the_listener_comes_back_after_its_session_is_ended_and_wakes_its_waiter_again(probe):
+    with wakeups.wakeup_for(probe) as wakeup:
         eventually(lambda: wakeup.listener.connected.is_set())
         wakeup.wait(0)
         assert terminate_backends(f"application_name = '{wakeups.APPLICATION_NAME}'") >= 1
         # Woken when it is back: what was committed meanwhile was not notified.
         eventually(lambda: wakeup.wait(0), timeout=30)
-        app.save(Counter(label="after the outage"))
+        probe.save(Counter(label="after the outage"))
         assert wakeup.wait(30)
 
 
