@@ -52,6 +52,7 @@ class Wakeup:
         self.channel = channel
         self._event = threading.Event()
         self._event.set()
+        self.listening = threading.Event()  # set once its channel is listened to: notified from then on
 
     def set(self) -> None:
         self._event.set()
@@ -136,6 +137,12 @@ class Listener:
         for wakeup in wakeups:
             wakeup.set()
 
+    def _mark_listening(self, channels, listening: bool = True) -> None:
+        with self._lock:
+            wakeups = [w for channel in channels for w in self._wakeups.get(channel, ())]
+        for wakeup in wakeups:
+            (wakeup.listening.set if listening else wakeup.listening.clear)()
+
     def _channels(self) -> set[str] | None:
         """The channels wanted now; None, with the thread let go, when no loop waits any more."""
         with self._lock:
@@ -154,6 +161,7 @@ class Listener:
                     return  # no loop waits any more
             except Exception as error:
                 self.connected.clear()
+                self._mark_listening(list(self._wakeups), listening=False)
                 if self._channels() is None:
                     return
                 delay = backoff.next_delay()
@@ -177,6 +185,7 @@ class Listener:
                     log.info("listening for new events again")
                     backoff.reset()
                 self.connected.set()
+            self._mark_listening(channels)
             # Notifications that came with a statement's answer wait in psycopg's backlog: take those first.
             self._wake({notify.channel for notify in conn.notifies(timeout=0)})
             readable, _, _ = select.select([conn.fileno(), self._poke_read], [], [], SLICE)

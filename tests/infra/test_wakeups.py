@@ -48,7 +48,7 @@ def test_a_wakeup_is_set_at_first_so_its_loop_looks_before_it_sleeps(probe):
 
 def test_a_commit_to_the_log_wakes_its_waiter_and_nothing_else_does(probe):
     with wakeups.wakeup_for(probe) as wakeup:
-        eventually(lambda: wakeup.listener.connected.is_set())
+        eventually(lambda: wakeup.listening.is_set())
         wakeup.wait(0)
         assert not wakeup.wait(0.3)  # nothing committed
         probe.save(Counter(label="woken"))
@@ -60,7 +60,7 @@ def test_a_commit_to_the_log_wakes_its_waiter_and_nothing_else_does(probe):
 def test_a_wait_ends_soon_after_its_stop_is_set(probe):
     stop = threading.Event()
     with wakeups.wakeup_for(probe) as wakeup:
-        eventually(lambda: wakeup.listener.connected.is_set())
+        eventually(lambda: wakeup.listening.is_set())
         wakeup.wait(0)
         threading.Timer(0.2, stop.set).start()
         started = time.monotonic()
@@ -70,7 +70,7 @@ def test_a_wait_ends_soon_after_its_stop_is_set(probe):
 
 def test_the_listener_comes_back_after_its_session_is_ended_and_wakes_its_waiter_again(probe):
     with wakeups.wakeup_for(probe) as wakeup:
-        eventually(lambda: wakeup.listener.connected.is_set())
+        eventually(lambda: wakeup.listening.is_set())
         wakeup.wait(0)
         assert terminate_backends(f"application_name = '{wakeups.APPLICATION_NAME}'") >= 1
         # Woken when it is back: what was committed meanwhile was not notified.
