@@ -1,6 +1,13 @@
 """``rebuilding``: the command line for operators and developers."""
 
-import argparse
+import warnings
+
+# An operator reads this command's stderr: not the deprecation notes that eventlet and the
+# dnspython it loads print on import (the platform pins both; see pyproject.toml).
+warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(eventlet|dns|nameko)(\.|$)")
+warnings.filterwarnings("ignore", message=r"(DSA|Eventlet) is deprecated")
+
+import argparse  # noqa: E402
 import json
 import logging
 import os
