@@ -1,0 +1,67 @@
+"""The needs survey's ranking form: the Ambito's head of Ufficio di Piano orders the sections with the
+keyboard's buttons, sends the ranking, reads it back and amends it; without the script, the same buttons
+reorder the form through the server."""
+
+from tests.pages.conftest import NEEDS_ITEMS
+
+LABELS = dict(NEEDS_ITEMS)
+
+
+def ranking(visitor, selector: str) -> list[str]:
+    return [line.strip() for line in visitor.text(selector).splitlines() if line.strip()]
+
+
+def form_order(visitor) -> list[str]:
+    return [LABELS[code] for code in visitor.browser.order(visitor.context, "#graduatoria-priorita")]
+
+
+def test_the_head_of_ufficio_di_piano_ranks_with_the_keyboard_buttons_sends_and_reads_the_ranking_back(site, visit):
+    visitor = visit("graduatoria", "ambito", "resp1")
+    needs = site.surveys["needs"]
+    visitor.open("/questionari")
+    assert f"Rilevazione dei fabbisogni {site.tag}" in visitor.text("main")
+    visitor.open(f"/questionari/{needs}")
+    assert form_order(visitor) == [label for _, label in NEEDS_ITEMS]
+
+    # the last section goes to the top with three presses of its Su button; focus stays with it
+    for _ in range(3):
+        visitor.click("#su-priorita-fonti-finanziamento")
+    assert visitor.focused() == "giu-priorita-fonti-finanziamento"  # at the top, Su has nowhere to go
+    assert "«DEMO Fonti di finanziamento» ora in posizione 1 di 4" in visitor.text("#annuncio")
+    visitor.click("#giu-priorita-contratti-pubblici")
+    assert visitor.focused() == "giu-priorita-contratti-pubblici"
+    expected = ["DEMO Fonti di finanziamento", "DEMO Terzo settore", "DEMO Contratti pubblici",
+                "DEMO Co-programmazione"]
+    assert form_order(visitor) == expected
+    visitor.check("riordinata")
+
+    visitor.submit("#invia")
+    assert "Graduatoria inviata (versione 1)" in visitor.text("#esito")
+    visitor.open(f"/questionari/{needs}")
+    assert ranking(visitor, "#salvata-priorita") == expected
+    assert form_order(visitor) == expected  # the form starts from the saved ranking, for amending
+
+    visitor.click("#su-priorita-co-programmazione")
+    visitor.submit("#invia")
+    assert "versione 2" in visitor.text("#esito")
+    assert ranking(visitor, "#salvata-priorita") == expected[:2] + [expected[3], expected[2]]
+
+
+def test_without_the_script_the_buttons_reorder_the_form_through_the_server_and_save_nothing(site, visit):
+    visitor = visit("graduatoria-senza-script", "ambito", "resp2")
+    needs = site.surveys["needs"]
+    visitor.browser.no_script(visitor.context)
+    visitor.open(f"/questionari/{needs}")
+    before = visitor.browser.order(visitor.context, "#graduatoria-priorita")  # the Ambito's saved one, if any
+    visitor.submit(f"#giu-priorita-{before[0]}")
+    assert visitor.browser.order(visitor.context, "#graduatoria-priorita") == [before[1], before[0]] + before[2:]
+    assert "ora in posizione 2 di 4" in visitor.text("#annuncio-visibile")
+
+
+def test_a_tampered_ranking_is_refused_with_a_clear_page(site, visit):
+    visitor = visit("graduatoria-manomessa", "ambito", "resp1")
+    visitor.open(f"/questionari/{site.surveys['needs']}")
+    csrf = visitor.browser.value(visitor.context, "input[name=csrf]")
+    answer = visitor.post(f"/questionari/{site.surveys['needs']}",
+                          {"csrf": csrf, "ordine-priorita": "terzo-settore", "azione": "invia"})
+    assert answer["status"] == 400 and "Dati non validi" in answer["text"]
