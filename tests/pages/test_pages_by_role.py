@@ -26,6 +26,8 @@ def pages(site) -> dict[str, tuple[set, set]]:
         "/laboratori/nuovo": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
         f"/laboratori/{lab}/presenze/s1": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
         f"/laboratori/{draft}": ({STAFF, AUDITOR}, set()),  # a draft is in nobody else's catalogue
+        "/anci/questionari": ({STAFF, AUDITOR}, {AMBITO, PARTICIPANT}),
+        f"/anci/questionari/{site.surveys['needs']}": ({STAFF, AUDITOR}, {AMBITO, PARTICIPANT}),
         "/questionari": ({AMBITO, PARTICIPANT}, {STAFF, AUDITOR}),
         f"/questionari/{site.surveys['needs']}": ({AMBITO}, {STAFF, AUDITOR}),  # not addressed to participants: 404
     }

@@ -2,6 +2,8 @@
 keyboard's buttons, sends the ranking, reads it back and amends it; without the script, the same buttons
 reorder the form through the server."""
 
+import re
+
 from tests.pages.conftest import NEEDS_ITEMS
 
 LABELS = dict(NEEDS_ITEMS)
@@ -13,6 +15,12 @@ def ranking(visitor, selector: str) -> list[str]:
 
 def form_order(visitor) -> list[str]:
     return [LABELS[code] for code in visitor.browser.order(visitor.context, "#graduatoria-priorita")]
+
+
+def sent_version(visitor) -> int:
+    found = re.search(r"Graduatoria inviata \(versione (\d+)\)", visitor.text("#esito"))
+    assert found, visitor.text("main")
+    return int(found.group(1))
 
 
 def test_the_head_of_ufficio_di_piano_ranks_with_the_keyboard_buttons_sends_and_reads_the_ranking_back(site, visit):
@@ -36,14 +44,14 @@ def test_the_head_of_ufficio_di_piano_ranks_with_the_keyboard_buttons_sends_and_
     visitor.check("riordinata")
 
     visitor.submit("#invia")
-    assert "Graduatoria inviata (versione 1)" in visitor.text("#esito")
+    version = sent_version(visitor)
     visitor.open(f"/questionari/{needs}")
     assert ranking(visitor, "#salvata-priorita") == expected
     assert form_order(visitor) == expected  # the form starts from the saved ranking, for amending
 
     visitor.click("#su-priorita-co-programmazione")
     visitor.submit("#invia")
-    assert "versione 2" in visitor.text("#esito")
+    assert sent_version(visitor) == version + 1
     assert ranking(visitor, "#salvata-priorita") == expected[:2] + [expected[3], expected[2]]
 
 
@@ -65,3 +73,27 @@ def test_a_tampered_ranking_is_refused_with_a_clear_page(site, visit):
     answer = visitor.post(f"/questionari/{site.surveys['needs']}",
                           {"csrf": csrf, "ordine-priorita": "terzo-settore", "azione": "invia"})
     assert answer["status"] == 400 and "Dati non validi" in answer["text"]
+
+
+def test_anci_staff_read_the_rankings_of_the_region_and_of_each_ats_and_who_has_not_answered(site, visit):
+    needs = site.surveys["needs"]
+    ambito = visit("graduatoria-per-risultati", "ambito", "resp1")
+    ambito.open(f"/questionari/{needs}")
+    ambito.click("#su-priorita-terzo-settore")
+    ambito.submit("#invia")
+    sent = [LABELS[code] for code in ambito.browser.order(ambito.context, "#graduatoria-priorita")]
+
+    staff = visit("risultati", "staff", "staff")
+    staff.open("/anci/questionari")
+    staff.submit(f"a[href='/anci/questionari/{needs}']")
+    assert "Hanno risposto 1 su" in staff.text("#tasso")
+    assert f"Ambito DEMO Altrove {site.tag}" in staff.text("#tasso-ats")  # it has not answered
+    assert f"Ambito DEMO Pagine {site.tag}" not in staff.text("#tasso-ats")
+    region = staff.text("#ambito-region")
+    assert "1 graduatoria" in region and f"Vincitore di Condorcet: {sent[0]}." in region
+    first_row = staff.text("#ambito-region tbody tr:first-child")
+    assert first_row.startswith("1°") and sent[0] in first_row
+    assert "Pari merito" not in region  # one full ballot orders every item
+    bergamo = staff.text("#ambito-ats-bergamo")
+    assert "1 graduatoria" in bergamo
+    assert "Nessuna risposta." in staff.text("#ambito-ats-brescia")

@@ -8,7 +8,9 @@ Saving is ``PUT /surveys/{survey_id}/responses/mine``; amending is saving again 
 import uuid
 
 from rebuilding.errors import Invalid
+from services import labels
 from services.gateway.pages.routes import form_key, web_page
+from services.registry.domain import ATS_CODES
 
 ANSWER = "PUT /surveys/{survey_id}/responses/mine"
 MOVES = {"su": -1, "giu": 1}
@@ -82,3 +84,61 @@ class SurveyPages:
                 just_saved = True
         return ctx.render("questionario.html", survey=survey, questions=questions, orders=orders, mine=mine,
                           announcement=announcement, just_saved=just_saved, key=uuid.uuid4().hex)
+
+
+RESULTS = "GET /surveys/{survey_id}/response-rate"
+METHODS = {"schulze": "Schulze", "borda": "Borda", "mean_rank": "posizione media"}
+
+
+def places(order: list[list[str]]) -> dict[str, tuple[int, bool]]:
+    """Each item's place in an order of tiers, and whether it shares it (a tie is a tie, not an order)."""
+    found, place = {}, 1
+    for tier in order:
+        for item in tier:
+            found[item] = (place, len(tier) > 1)
+        place += len(tier)
+    return found
+
+
+def ranking_table(result: dict, question: dict) -> dict | None:
+    """One scope's ranking question as rows for the page: per item its Schulze place, Borda, mean rank."""
+    answer = next((q for q in result.get("questions", []) if q["question_id"] == question["id"]), None)
+    if answer is None or not answer.get("ranking"):
+        return None
+    ranking = answer["ranking"]
+    labels_ = {i["id"]: i["label"] for i in question["items"]}
+    schulze = places(ranking["schulze"]["order"])
+    rows = [{"label": labels_.get(item, item), "place": schulze[item][0], "tied": schulze[item][1],
+             "borda": ranking["borda"]["scores"][item], "mean": ranking["mean_rank"]["scores"][item]}
+            for item in ranking["items"]]
+    rows.sort(key=lambda r: (r["place"], r["label"]))
+    winner = ranking.get("condorcet_winner")
+    ties = [(METHODS.get(t["method"], t["method"]), [labels_.get(i, i) for i in t["items"]])
+            for t in ranking.get("ties", [])]
+    return {"ballots": ranking["ballots"], "rows": rows, "winner": labels_.get(winner, winner) if winner else None,
+            "ties": ties}
+
+
+class SurveyResultsPages:
+    """For ANCI staff (and the auditor): the surveys, and one survey's rankings and response rate."""
+
+    @web_page("GET", "/anci/questionari")
+    def page_survey_list(self, ctx):
+        ctx.require(RESULTS)
+        return ctx.render("questionari_anci.html", surveys=ctx.perform("GET /surveys"))
+
+    @web_page("GET", "/anci/questionari/<survey_id>")
+    def page_survey_results(self, ctx, survey_id):
+        ctx.require(RESULTS)
+        path = {"survey_id": survey_id}
+        survey = ctx.perform("GET /surveys/{survey_id}", path=path)
+        rate = ctx.perform(RESULTS, path=path)
+        scopes = []
+        if survey["status"] != "draft":
+            for scope in ["region"] + [f"ats:{code}" for code in ATS_CODES]:
+                result = ctx.perform("GET /surveys/{survey_id}/results", path=path, query={"scope": scope})
+                name = "Regione Lombardia" if scope == "region" else labels.label("ats", scope[4:])
+                tables = [(q, ranking_table(result, q)) for q in ranking_questions(survey)]
+                scopes.append({"scope": scope, "name": name, "responses": result["responses"],
+                               "withheld": result.get("withheld"), "tables": [(q, t) for q, t in tables if t]})
+        return ctx.render("risultati.html", survey=survey, rate=rate, scopes=scopes)
