@@ -28,6 +28,9 @@ def pages(site) -> dict[str, tuple[set, set]]:
         f"/laboratori/{draft}": ({STAFF, AUDITOR}, set()),  # a draft is in nobody else's catalogue
         "/anci/questionari": ({STAFF, AUDITOR}, {AMBITO, PARTICIPANT}),
         f"/anci/questionari/{site.surveys['needs']}": ({STAFF, AUDITOR}, {AMBITO, PARTICIPANT}),
+        "/strumenti": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
+        f"/strumenti/documenti/{site.toolkit['document']}": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
+        "/strumenti/proposte": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
         "/questionari": ({AMBITO, PARTICIPANT}, {STAFF, AUDITOR}),
         f"/questionari/{site.surveys['needs']}": ({AMBITO}, {STAFF, AUDITOR}),  # not addressed to participants: 404
     }
