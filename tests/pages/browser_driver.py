@@ -54,6 +54,10 @@ class Driver:
         """The data-item of each item of a ranking list, in the order shown."""
         return self.pages[name].eval_on_selector_all(selector + " .ranking-item", "els => els.map(e => e.dataset.item)")
 
+    def drag(self, name, source, target):
+        """Drag with the mouse: press on source, move over the top of target, release."""
+        self.pages[name].drag_and_drop(source, target, target_position={"x": 5, "y": 2})
+
     def value(self, name, selector):
         return self.pages[name].input_value(selector)
 

@@ -66,6 +66,16 @@ def test_without_the_script_the_buttons_reorder_the_form_through_the_server_and_
     assert "ora in posizione 2 di 4" in visitor.text("#annuncio-visibile")
 
 
+def test_a_section_dragged_with_the_mouse_onto_the_first_takes_its_place_and_the_move_is_announced(site, visit):
+    visitor = visit("graduatoria-trascinata", "ambito", "resp2")
+    visitor.open(f"/questionari/{site.surveys['needs']}")
+    before = visitor.browser.order(visitor.context, "#graduatoria-priorita")
+    visitor.browser.drag(visitor.context, f"li[data-item='{before[-1]}']", f"li[data-item='{before[0]}']")
+    assert visitor.browser.order(visitor.context, "#graduatoria-priorita") == [before[-1]] + before[:-1]
+    assert f"«{LABELS[before[-1]]}» ora in posizione 1 di 4" in visitor.text("#annuncio")
+    assert visitor.text("#graduatoria-priorita .ranking-item:first-child .ranking-position") == "1"
+
+
 def test_a_tampered_ranking_is_refused_with_a_clear_page(site, visit):
     visitor = visit("graduatoria-manomessa", "ambito", "resp1")
     visitor.open(f"/questionari/{site.surveys['needs']}")
