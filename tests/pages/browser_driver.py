@@ -47,6 +47,27 @@ class Driver:
         response = navigation.value
         return {"status": response.status if response else None, "url": page.url}
 
+    def click(self, name, selector):
+        self.pages[name].click(selector)
+
+    def order(self, name, selector):
+        """The data-item of each item of a ranking list, in the order shown."""
+        return self.pages[name].eval_on_selector_all(selector + " .ranking-item", "els => els.map(e => e.dataset.item)")
+
+    def drag(self, name, source, target):
+        """Drag with the mouse: press on source, move over the top of target, release."""
+        self.pages[name].drag_and_drop(source, target, target_position={"x": 5, "y": 2})
+
+    def value(self, name, selector):
+        return self.pages[name].input_value(selector)
+
+    def no_script(self, name):
+        """The page's own script never loads: the pages must work without it."""
+        self.pages[name].route("**/static/app/graduatoria.js", lambda route: route.abort())
+
+    def focused(self, name):
+        return self.pages[name].evaluate("() => document.activeElement && document.activeElement.id")
+
     def check(self, name, selector):
         self.pages[name].check(selector, force=True)  # Bootstrap Italia draws the label over its radio
 

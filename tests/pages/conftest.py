@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from nameko.runners import ServiceRunner
 
+from rebuilding.blobs import blob_store_from_config
 from services.gateway.pages.settings import node_modules
 from services.gateway.service import GatewayService
 from services.labs.application import LabsApplication
@@ -25,9 +26,15 @@ from services.labs.schemas import LabCreate
 from services.labs.service import LabsService
 from services.registry.application import RegistryApplication
 from services.registry.service import RegistryService
+from services.surveys.application import SurveysApplication
+from services.toolkit.application import ToolkitApplication
+from services.toolkit.service import ToolkitService
+from services.surveys.service import SurveysService
 from tests.conftest import free_port
 from tests.labs.conftest import learn, settle
 from tests.support import RelayProcess
+from tests.surveys.conftest import settle_surveys
+from tests.toolkit.conftest import follow, settle_toolkit
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +57,8 @@ class Site:
     people: dict            # key -> {"id", "name"}: staff, resp1, resp2 (Ambito), other (another Ambito)
     labs: dict = field(default_factory=dict)   # key -> lab id: open, small, draft
     sessions: dict = field(default_factory=dict)
+    surveys: dict = field(default_factory=dict)  # key -> survey id: needs (open, addressed to the Ambiti)
+    toolkit: dict = field(default_factory=dict)  # key -> id: document, proposal (by the participant "other")
 
 
 def lab_payload(title: str, capacity: int, tag: str) -> dict:
@@ -59,6 +68,32 @@ def lab_payload(title: str, capacity: int, tag: str) -> dict:
             "modules": [{"title": "Modulo DEMO", "sessions": [
                 {"id": "s1", "date": "2026-12-10", "start": "09:30", "end": "13:00", "place": "Sala DEMO"},
                 {"id": "s2", "date": "2026-12-17", "start": "09:30", "end": "13:00", "place": "Sala DEMO"}]}]}
+
+
+NEEDS_ITEMS = (("contratti-pubblici", "DEMO Contratti pubblici"), ("terzo-settore", "DEMO Terzo settore"),
+               ("co-programmazione", "DEMO Co-programmazione"), ("fonti-finanziamento", "DEMO Fonti di finanziamento"))
+
+
+def needs_assessment(tag: str) -> dict:
+    return {"title": f"DEMO – Rilevazione dei fabbisogni {tag}", "kind": "needs_assessment",
+            "audience": {"type": "ambiti", "labs": []}, "anonymous": False, "opens": "2026-01-10",
+            "closes": "2027-12-31",
+            "questions": [{"id": "priorita", "type": "ranking", "text": "Ordini le sezioni dalla più utile alla meno utile",
+                           "items": [{"id": code, "label": label} for code, label in NEEDS_ITEMS]}]}
+
+
+def toolkit_fields(title: str) -> dict:
+    return {"kind": "template", "title": title, "description": "Convenzione DEMO per la co-progettazione",
+            "themes": ["terzo-settore"], "legal_references": ["D.Lgs. 117/2017 art. 55"],
+            "author": "Autrice DEMO", "organisation": "Ufficio di Piano DEMO"}
+
+
+def toolkit_file(n: int, name: str = "convenzione.pdf") -> dict:
+    """A small PDF kept in the blob store, as an upload would keep it."""
+    incoming = blob_store_from_config().incoming(1 << 20)
+    incoming.write(b"%PDF-1.4\n% DEMO " + str(n).encode() + b"\n%%EOF\n")
+    stored = incoming.commit()
+    return {"sha256": stored.sha256, "size": stored.size, "media_type": "application/pdf", "filename": name}
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +123,36 @@ def site(database, broker, state_dir):
             labs.transition(created[key], "publish")
     labs.enrol(created["open"], people["other"]["id"])
     settle(labs)
+    surveys = SurveysApplication()
+    needs = surveys.create_survey(needs_assessment(tag))["id"]
+    surveys.transition(needs, "open")
+    settle_surveys(surveys, registry, labs)
+    toolkit = ToolkitApplication()
+    follow(toolkit, labs, registry)
+    document = toolkit.publish_document(toolkit_fields(f"Modello DEMO di convenzione {tag}"), toolkit_file(1),
+                                        people["staff"]["id"])["id"]
+    toolkit.add_version(document, toolkit_file(2, "convenzione-v2.pdf"), "Aggiornata alla norma DEMO",
+                        people["staff"]["id"])
+    proposals = {key: toolkit.propose(people["other"]["id"], toolkit_fields(f"Proposta DEMO {key} {tag}"),
+                                      toolkit_file(n), "Un modello usato nel nostro Ambito", None)["id"]
+                 for n, key in ((3, "publish"), (4, "reject"))}
+    settle_toolkit(toolkit)
     registry.close()
     labs.close()
+    surveys.close()
+    toolkit.close()
 
     port = free_port()
     environment = {"REBUILDING_DEV_LOGIN": "1", "REBUILDING_PUBLIC_URL": f"http://127.0.0.1:{port}"}
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
-    relay = RelayProcess("registry", "labs").start()
+    relay = RelayProcess("registry", "labs", "surveys", "toolkit").start()
     runner = ServiceRunner({"AMQP_URI": broker, "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}", "max_workers": 20})
-    for service in (RegistryService, LabsService, GatewayService):
+    for service in (RegistryService, LabsService, SurveysService, ToolkitService, GatewayService):
         runner.add_service(service)
     runner.start()
-    yield Site(f"http://127.0.0.1:{port}", tag, ambito, people, created)
+    yield Site(f"http://127.0.0.1:{port}", tag, ambito, people, created, surveys={"needs": needs},
+               toolkit={"document": document, **proposals})
     runner.kill()
     relay.stop()
     for name, value in saved.items():
@@ -212,6 +264,13 @@ class Visitor:
 
     def post(self, path: str, form: dict) -> dict:
         return self.browser.post(self.context, self.site.url + path, form)
+
+    def click(self, selector: str):
+        """Click without leaving the page (a button the page's script handles)."""
+        self.browser.click(self.context, selector)
+
+    def focused(self) -> str:
+        return self.browser.focused(self.context)
 
     def download(self, selector: str, path: Path) -> str:
         return self.browser.download(self.context, selector, str(path))

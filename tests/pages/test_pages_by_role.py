@@ -26,6 +26,13 @@ def pages(site) -> dict[str, tuple[set, set]]:
         "/laboratori/nuovo": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
         f"/laboratori/{lab}/presenze/s1": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
         f"/laboratori/{draft}": ({STAFF, AUDITOR}, set()),  # a draft is in nobody else's catalogue
+        "/anci/questionari": ({STAFF, AUDITOR}, {AMBITO, PARTICIPANT}),
+        f"/anci/questionari/{site.surveys['needs']}": ({STAFF, AUDITOR}, {AMBITO, PARTICIPANT}),
+        "/strumenti": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
+        f"/strumenti/documenti/{site.toolkit['document']}": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
+        "/strumenti/proposte": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
+        "/questionari": ({AMBITO, PARTICIPANT}, {STAFF, AUDITOR}),
+        f"/questionari/{site.surveys['needs']}": ({AMBITO}, {STAFF, AUDITOR}),  # not addressed to participants: 404
     }
 
 
@@ -39,7 +46,7 @@ def test_each_page_opens_for_the_roles_the_table_allows_and_refuses_the_others(s
         elif who in refused:
             visitor.open(path, 403)
             assert "Operazione non consentita" in visitor.text("h1")
-        elif path.endswith(site.labs["draft"]):
+        elif path.endswith(site.labs["draft"]) or (path.endswith(site.surveys["needs"]) and who == PARTICIPANT):
             visitor.open(path, 404)
         elif who == ANYONE:
             visitor.open(path)  # sent to the sign-in page
