@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from rebuilding import config
-from rebuilding.errors import DomainError
+from rebuilding.errors import DomainError, TooLarge
 
 DEFAULT_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
 CHUNK = 64 * 1024
@@ -44,11 +44,6 @@ def max_upload_bytes() -> int:
 def blob_dir() -> Path:
     configured = os.environ.get("REBUILDING_BLOB_DIR")
     return Path(configured) if configured else config.state_dir() / "blobs"
-
-
-class TooLarge(DomainError):
-    status = 413
-    code = "too_large"
 
 
 class Corrupt(DomainError):

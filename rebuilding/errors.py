@@ -67,6 +67,13 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class TooLarge(DomainError):
+    """A body or a file past its limit: refused as it arrives, before it is all read."""
+
+    status = 413
+    code = "too_large"
+
+
 class RefusalsInOneLine(logging.Filter):
     """Logs a refusal that an RPC answered with as one line, without its traceback.
 

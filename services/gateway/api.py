@@ -16,7 +16,7 @@ from nameko.exceptions import RemoteError, UnknownService
 from werkzeug.wrappers import Response
 
 from rebuilding import auth, config, idempotency, rpc
-from rebuilding.errors import DomainError
+from rebuilding.errors import DomainError, TooLarge
 from rebuilding.schemas import NAME_LENGTH, ONE_LINE_PATTERN, check_text, validated
 from services.gateway import authorisation, oidc
 from services.gateway.authorisation import Access
@@ -50,11 +50,6 @@ class OutcomeUnknown(DomainError):
 class BadJson(DomainError):
     status = 400
     code = "invalid"
-
-
-class TooLarge(DomainError):
-    status = 413
-    code = "too_large"
 
 
 class LengthRequired(DomainError):
