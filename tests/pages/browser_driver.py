@@ -99,7 +99,7 @@ class Driver:
         return page.evaluate(
             "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', "
             "'best-practice']})).violations.map(v => ({id: v.id, impact: v.impact, "
-            "nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))")
+            "nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary)}))")
 
     def requests_outside(self, name):
         return self.outside[name]
