@@ -39,6 +39,7 @@ test: install infra browser
 
 bench: install infra
 	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.idle
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.chain
 	$(BIN)/python -m bench.enrollment

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.replay              # 1,000,000 events
     .venv/bin/python -m bench.replay 100000       # fewer, for a quick look
+    .venv/bin/python -m bench.replay 100000 --reads   # only the in-process reads, not the audit commands
 
 Batch-saves EVENTS events to a bench-only service (with its hash chain, as every
 service has), then reads them all back, in pages of PAGE, two ways in this process:
@@ -121,7 +122,7 @@ def command(label: str, name: str) -> tuple[Figure, float]:
     return Figure(label, figures["events"], figures["seconds"]), figures["peak_mib"]
 
 
-def main(events: int) -> None:
+def main(events: int, reads_only: bool = False) -> None:
     with bench_database("rebuilding_bench_replay") as settings:
         app = BenchReplay()
         try:
@@ -133,7 +134,7 @@ def main(events: int) -> None:
             envelopes = read("envelopes (decode + envelope)", lambda: drain(app.envelopes(batch=PAGE)), events)
         finally:
             app.close()
-        commands = [command(label, name) for label, name in (
+        commands = [] if reads_only else [command(label, name) for label, name in (
             ("audit events (JSON lines)", "events"), ("audit verify-chain", "verify-chain"),
             ("audit rebuild (scratch copy, swap)", "rebuild"), ("audit verify (scratch copy, compare)", "verify"))]
         raw_after = read("SQL scan, server-side cursor (again)", lambda: scan(settings.conninfo(), table), events)
@@ -152,4 +153,5 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
         child(sys.argv[2])
     else:
-        main(int(sys.argv[1]) if len(sys.argv) > 1 else EVENTS)
+        arguments = [a for a in sys.argv[1:] if a != "--reads"]
+        main(int(arguments[0]) if arguments else EVENTS, reads_only="--reads" in sys.argv[1:])

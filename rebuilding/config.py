@@ -67,8 +67,12 @@ def rpc_timeout() -> float:
 
 
 def poll_interval() -> float:
-    """Seconds a relay or projector waits before looking again at an idle log."""
-    return float(_env("REBUILDING_POLL_INTERVAL", "0.05"))
+    """Seconds a relay or projector waits at most before looking again at an idle log.
+
+    A commit to the log wakes them at once (PostgreSQL LISTEN/NOTIFY, ``rebuilding.wakeups``):
+    this is the safety net for a notification that never came, not the pace of delivery.
+    """
+    return float(_env("REBUILDING_POLL_INTERVAL", "2"))
 
 
 def relay_stale_seconds() -> float:
@@ -77,8 +81,11 @@ def relay_stale_seconds() -> float:
 
 
 def relay_heartbeat_seconds() -> float:
-    """How often a relay records that it is alive: often enough to be seen well before it is stale."""
-    return min(1.0, relay_stale_seconds() / 5)
+    """How often a relay records that it is alive: often enough to be seen well before it is stale.
+
+    Every fifth of the stale time (6 s by default), not more often: each heartbeat is a commit.
+    """
+    return relay_stale_seconds() / 5
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ to every projection, so all of them see the events exactly as subscribers do.
 
 import dataclasses
 import enum
+import hashlib
 import re
 import uuid
 from datetime import date, datetime
@@ -17,6 +18,7 @@ Envelope = dict[str, Any]
 TYPE_PREFIX = "it.anci.rebuilding"
 SPECVERSION = "1.0"
 _EVENT_ID_NAMESPACE = uuid.UUID("8f5b6c1e-5d0e-4b8a-9d55-3a7f0c2e9b41")
+_NAMESPACE_BYTES = _EVENT_ID_NAMESPACE.bytes
 _INTERNAL_ATTRIBUTES = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 
@@ -31,8 +33,21 @@ def event_names(event: object) -> tuple[str, str]:
 
 
 def event_id(originator_id: uuid.UUID, originator_version: int) -> str:
-    """Stable across re-publication, so subscribers can drop duplicates by id."""
-    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{originator_id}:{originator_version}"))
+    """Stable across re-publication, so subscribers can drop duplicates by id.
+
+    ``str(uuid.uuid5(namespace, "<originator id>:<version>"))``, computed without the UUID
+    object (a replay makes one per event): SHA-1 of the namespace and the name, with the
+    version (5) and the RFC 4122 variant bits set, in the 8-4-4-4-12 form.
+    """
+    return _uuid5_text(f"{originator_id}:{originator_version}")
+
+
+def _uuid5_text(name: str) -> str:
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def plain(value: Any) -> Any:
@@ -56,18 +71,44 @@ def plain(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} has no JSON form")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Kind:
+    """What every envelope of one event class from one service shares, worked out once."""
+
+    source: str
+    type: str
+    dataschema: str
+
+
+_kinds: dict[tuple[str, type], _Kind] = {}
+
+
+def _kind(service: str, event_class: type) -> _Kind:
+    kind = _kinds.get((service, event_class))
+    if kind is None:
+        aggregate, _, name = event_class.__qualname__.rpartition(".")
+        aggregate, name = snake_case(aggregate.rpartition(".")[2]), snake_case(name)
+        version = getattr(event_class, "class_version", 1)
+        kind = _kinds[(service, event_class)] = _Kind(
+            source=f"/rebuilding/{service}",
+            type=f"{TYPE_PREFIX}.{service}.{aggregate}.{name}.v{version}",
+            dataschema=f"/contracts/events/{service}/{aggregate}.{name}.v{version}.schema.json",
+        )
+    return kind
+
+
 def to_envelope(service: str, position: int, event: Any) -> Envelope:
-    aggregate, name = event_names(event)
-    version = getattr(type(event), "class_version", 1)
+    kind = _kind(service, type(event))
+    subject = str(event.originator_id)
     return {
         "specversion": SPECVERSION,
-        "id": event_id(event.originator_id, event.originator_version),
-        "source": f"/rebuilding/{service}",
-        "type": f"{TYPE_PREFIX}.{service}.{aggregate}.{name}.v{version}",
-        "subject": str(event.originator_id),
+        "id": _uuid5_text(f"{subject}:{event.originator_version}"),
+        "source": kind.source,
+        "type": kind.type,
+        "subject": subject,
         "time": event.timestamp.isoformat(),
         "datacontenttype": "application/json",
-        "dataschema": f"/contracts/events/{service}/{aggregate}.{name}.v{version}.schema.json",
+        "dataschema": kind.dataschema,
         "position": position,
         "aggregateversion": event.originator_version,
         "data": {k: plain(v) for k, v in vars(event).items() if k not in _INTERNAL_ATTRIBUTES},

@@ -45,11 +45,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from eventsourcing.persistence import ProgrammingError
+from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.utils import retry
 from kombu.utils import json as wire_json
 from nameko.exceptions import deserialize, deserialize_to_instance, serialize
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from rebuilding import rpc
 from rebuilding.errors import DomainError, Invalid
@@ -166,10 +167,61 @@ class OutcomeRecorder(PostgresApplicationRecorder):
             "SELECT step, fingerprint, outcome FROM {} WHERE caller = %s AND key = %s").format(table)
         self._select_step = self._select_outcomes + SQL(" AND step = %s")
 
+        # Lock, insert, notify (and the outcome) in one statement, which commits on its own.
+        self._locked_insert_function = f"rebuilding_insert_events_{self.datastore.originator_id_type}"
+        self.sql_create_statements.append(SQL(
+            "CREATE OR REPLACE FUNCTION {schema}.{function}("
+            " events {schema}.{event_type}[], outcome_caller text, outcome_key text, outcome_step integer,"
+            " outcome_fingerprint text, outcome text) RETURNS SETOF bigint LANGUAGE plpgsql AS $$"
+            " BEGIN"
+            "  PERFORM set_config('lock_timeout', {lock_timeout}, true);"
+            "  LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE;"
+            "  NOTIFY {channel};"
+            "  RETURN QUERY INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)"
+            "   SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(events) AS e"
+            "   RETURNING notification_id;"
+            "  IF outcome_caller IS NOT NULL THEN"
+            "   INSERT INTO {outcomes} (caller, key, step, fingerprint, outcome)"
+            "    VALUES (outcome_caller, outcome_key, outcome_step, outcome_fingerprint, outcome);"
+            "  END IF;"
+            " END $$"
+        ).format(
+            schema=Identifier(self.datastore.schema), function=Identifier(self._locked_insert_function),
+            event_type=Identifier(self.stored_event_type_name), events=Identifier(self.events_table_name),
+            channel=Identifier(self.channel_name), outcomes=table,
+            lock_timeout=Literal(f"{self.datastore.lock_timeout}s"),
+        ))
+        self._call_locked_insert = SQL("SELECT * FROM {}.{}(%s, %s, %s, %s, %s, %s)").format(
+            Identifier(self.datastore.schema), Identifier(self._locked_insert_function))
+
     def insert_events(self, stored_events, **kwargs):
-        if kwargs.get("outcome") is not None and self.datastore.enable_db_functions:
+        outcome = kwargs.get("outcome")
+        if outcome is not None and self.datastore.enable_db_functions:
             raise ProgrammingError("command outcomes need POSTGRES_ENABLE_DB_FUNCTIONS off")
-        return super().insert_events(stored_events, **kwargs)
+        if not stored_events or self.datastore.enable_db_functions or set(kwargs) - {"outcome"}:
+            # Anything more to write in the events' transaction (a subclass's ``_insert_stored_events``,
+            # such as the surveys' sealed ballots) takes eventsourcing's own way, with the client's COMMIT.
+            return super().insert_events(stored_events, **kwargs)
+        return self._insert_locked(stored_events, outcome)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_locked(self, stored_events, outcome: "Outcome | None") -> list[int]:
+        """Save events as eventsourcing's recorder does, in one round trip that also commits.
+
+        The recorder's own way holds the table's EXCLUSIVE lock (which keeps commit order
+        equal to position order, so readers never pass over an event committed later) from
+        its LOCK statement until the client's COMMIT arrives: a round trip, and however long
+        a busy client takes to be scheduled. Here one statement on the autocommit connection
+        locks, notifies, inserts (the chain's trigger links each event), records the outcome
+        and commits, all in the server: the lock lasts as long as the server's work.
+        """
+        events = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                  for e in stored_events]
+        params = (events, *(outcome if outcome is not None else (None,) * 5))
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            assert conn.autocommit  # the statement is its own transaction
+            curs.execute(self._call_locked_insert, params, prepare=True)
+            return [row[self._locked_insert_function] for row in curs.fetchall()]
 
     # In psycopg's pipeline, the first statement that fails aborts the rest; the outcome goes
     # after the events, so that a version conflict is still the IntegrityError that ``decide``

@@ -11,7 +11,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc as nameko_rpc
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from rebuilding import config, idempotency
+from rebuilding import config, idempotency, wakeups
 from rebuilding.errors import DomainError
 from rebuilding.followers import PAGE, Follower, RemoteLog, decode
 from rebuilding.retry import Backoff
@@ -59,7 +59,8 @@ class EventStore(DependencyProvider):
         self._running = True
         own = [p for p in self.app.projections if p.source == self.app.name]
         followers = [Follower(self.app, projection, self.app.projection_health) for projection in own]
-        self.container.spawn_managed_thread(lambda: self._follow(followers), identifier="projector")
+        if followers:
+            self.container.spawn_managed_thread(lambda: self._follow(followers), identifier="projector")
         for projection in self.app.projections:
             if projection.source != self.app.name:
                 subscription = Subscription(self, projection)
@@ -87,9 +88,25 @@ class EventStore(DependencyProvider):
         return self._running
 
     def _follow(self, followers):
-        while self._running:
-            if not sum(follower.poll() for follower in followers):
-                eventlet.sleep(config.poll_interval())
+        """Apply the log's new events to each read model; between batches, sleep until the log grows.
+
+        A commit to the log wakes it (``rebuilding.wakeups``); the poll interval is the longest it
+        sleeps without one, and a follower waiting to retry a failure shortens it.
+        """
+        unpolled = set(followers)  # each polls once at least: a first success clears what an earlier instance left
+        with wakeups.wakeup_for(self.app) as wakeup:
+            while self._running:
+                # One cheap look at the log's head spares a transaction per read model that is up to date.
+                last = self.app.last_position()
+                behind = [f for f in followers if f in unpolled or f.failing or f.position < last]
+                unpolled.difference_update(behind)
+                if not sum(follower.poll() for follower in behind):
+                    wakeup.wait(self._idle_seconds(followers))
+
+    @staticmethod
+    def _idle_seconds(followers) -> float:
+        retries = [f.retry_at - time.monotonic() for f in followers if f.failing]
+        return max(0.0, min([config.poll_interval(), *retries]))
 
 
 class Subscription:

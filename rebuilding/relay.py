@@ -29,7 +29,7 @@ from itertools import islice
 import amqp
 from kombu import Connection
 
-from rebuilding import config
+from rebuilding import config, wakeups
 from rebuilding.envelope import routing_key
 from rebuilding.retry import Backoff, TransientError, describe, retrying, transient
 from rebuilding.versions import exchange_name, for_generation
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 FORGET_HEARTBEATS_AFTER = 7 * 24 * 3600.0
 """Seconds after which the heartbeat of a relay that is gone is removed."""
+AMQP_HEARTBEAT = 30
+"""Seconds of the broker connection's heartbeat; an idle relay reads from the broker well within it."""
 
 
 class NotConfirmed(TransientError):
@@ -91,9 +93,13 @@ class Relay:
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
         self.error: str | None = None  # what the relay is failing with, until it next succeeds
         self._next_beat = 0.0
+        self.wakeup: wakeups.Wakeup | None = None  # set while ``run`` runs: a commit to the log ends an idle wait
+        self._stop: threading.Event | None = None
+        self._read_broker_by = 0.0
+        self._through: int | None = None  # the position this relay last committed, or saw committed
 
     def connect(self) -> None:
-        self.connection = Connection(self.amqp_uri, heartbeat=30, transport_options={
+        self.connection = Connection(self.amqp_uri, heartbeat=AMQP_HEARTBEAT, transport_options={
             # Shown by `rabbitmqctl list_connections client_properties` and the management UI.
             "client_properties": {"connection_name": f"rebuilding relay {self.app.name} {self.instance}"},
         })
@@ -138,14 +144,25 @@ class Relay:
             self.channel.wait_for_confirms()
             if notifications:
                 step.advance(notifications[-1].id)
-            return len(notifications)
+        self._through = step.last  # committed: published up to here
+        return len(notifications)
 
     def idle(self, seconds: float) -> None:
-        """Wait with the connection alive: heartbeats keep flowing."""
+        """Wait for a commit to the log, at most ``seconds``, with the broker connection alive.
+
+        Woken by the log's notification when ``run`` holds a wakeup; the broker's heartbeats
+        are read at least every quarter of their interval, not on each wake, so as not to delay it.
+        """
+        seconds = max(0.0, min(seconds, self._next_beat - time.monotonic(), AMQP_HEARTBEAT / 4))
+        if self.wakeup is not None:
+            if self.wakeup.wait(seconds, self._stop) and time.monotonic() < self._read_broker_by:
+                return
+            seconds = 0.01
         try:
             self.connection.drain_events(timeout=seconds)
         except socket.timeout:
             pass
+        self._read_broker_by = time.monotonic() + AMQP_HEARTBEAT / 4
         self.connection.heartbeat_check()
 
     def beat(self, running: bool = True) -> None:
@@ -159,7 +176,10 @@ class Relay:
             self.beat()
         if self.connection is None:
             self.connect()
-        if self.publish_batch() == 0:
+        # A look at the log's head is cheaper than a batch's transaction when nothing is new.
+        if self._through is not None and self.app.last_position() <= self._through:
+            self.idle(poll_interval)
+        elif self.publish_batch() == 0:
             self.idle(poll_interval)
 
     def run(self, stop: threading.Event, poll_interval: float | None = None, backoff: Backoff | None = None) -> None:
@@ -169,6 +189,8 @@ class Relay:
         """
         poll_interval = config.poll_interval() if poll_interval is None else poll_interval
         backoff = backoff or Backoff()
+        self._stop = stop
+        self.wakeup = wakeups.wakeup_for(self.app)
         try:
             while not stop.is_set():
                 try:
@@ -197,6 +219,8 @@ class Relay:
             self.error = None
             self._last_beat(running=False)
         finally:
+            self.wakeup.close()
+            self.wakeup = None
             self.close()
 
     def _last_beat(self, running: bool) -> None:

@@ -1,0 +1,253 @@
+"""What an idle platform costs, and how soon an event reaches an outside subscriber.
+
+    .venv/bin/python -m bench.idle              # 30 s of idle
+    .venv/bin/python -m bench.idle 10           # a shorter look
+
+In a throwaway database and vhost, it starts the platform as ``make up`` does: every
+service (``nameko run``), one relay per service (``rebuilding relay``) and the gateway,
+each in a process of its own; and, as the baseline, a nameko service that only echoes
+(``bench.idle:Echo``): the floor of an idle nameko process. Once /health is green and the
+platform has settled, it reads the CPU time of every process, and of each of their
+PostgreSQL backends, from /proc over SECONDS; then it prints each one's share of one core.
+
+Then latency: DELIVERIES registry events, written one at a time at irregular intervals,
+each timed from its event's time to its arrival at an outside pika subscriber (a process
+of its own); beside it, the same subscriber's delay for persistent messages published
+straight to an exchange with pika, with confirms.
+"""
+
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # printed by every nameko import
+
+from bench.common import bench_database  # noqa: E402  (first: it imports rebuilding, which must come before psycopg)
+
+import json
+import multiprocessing
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pika
+import psycopg
+import requests
+from nameko.rpc import rpc
+
+from bench.registry import free_port, percentile
+from rebuilding import config
+from rebuilding.topology import service_exchange
+
+SECONDS = 30.0
+SETTLE = 5.0
+DELIVERIES = 40
+ROOT = Path(__file__).resolve().parents[1]
+TICKS = os.sysconf("SC_CLK_TCK")
+ARRIVAL_TIMEOUT = 30.0
+
+
+class Echo:
+    """A nameko service that does nothing: what an idle nameko process costs by itself."""
+
+    name = "bench_idle_echo"
+
+    @rpc
+    def echo(self, value):
+        return value
+
+
+def vhost() -> tuple[str, str]:
+    """A vhost of this run's own, and its AMQP URI."""
+    name = f"rebuilding_bench_idle_{os.getpid()}"
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+                   check=True, capture_output=True)
+    return name, f"amqp://guest:guest@127.0.0.1:5672/{name}"
+
+
+def start_platform(address: str, amqp: str, logs: Path) -> dict[str, subprocess.Popen]:
+    env = {**os.environ, "REBUILDING_AMQP_URI": amqp, "REBUILDING_GATEWAY_ADDRESS": address,
+           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    nameko = [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml"]
+    commands = {}
+    for service in config.SERVICES:
+        commands[service] = [*nameko, f"services.{service}.service:{service.capitalize()}Service"]
+        commands[f"relay-{service}"] = [sys.executable, "-m", "rebuilding.cli", "relay", service]
+    commands["gateway"] = [*nameko, "services.gateway.service:GatewayService"]
+    commands["baseline: echo"] = [*nameko, "bench.idle:Echo"]
+    return {name: subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=open(logs / f"{name.replace(': ', '-')}.log", "w"))
+            for name, command in commands.items()}
+
+
+def wait_for_health(base_url: str, processes: dict) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                raise SystemExit(f"{name} stopped: see its log")
+        try:
+            if requests.get(f"{base_url}/health", timeout=5).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("/health did not turn green in 120 s: see the logs")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+
+
+def backends(conninfo: str, dbname: str) -> dict[int, str]:
+    """The PostgreSQL backends serving the platform's database: pid → application name."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid, application_name FROM pg_stat_activity "
+                            "WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,)).fetchall()
+    return {pid: name or "(unnamed)" for pid, name in rows}
+
+
+def idle_cpu(processes: dict, conninfo: str, dbname: str, seconds: float) -> None:
+    pids = {name: process.pid for name, process in processes.items()}
+    pg = backends(conninfo, dbname)
+    before = {pid: cpu_seconds(pid) for pid in [*pids.values(), *pg]}
+    started = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - started
+    after = {pid: cpu_seconds(pid) for pid in before}
+
+    def share(pid):
+        if before[pid] is None or after[pid] is None:
+            return 0.0
+        return (after[pid] - before[pid]) / elapsed * 100
+
+    print(f"idle over {elapsed:.0f} s, % of one core (from /proc/<pid>/stat):", flush=True)
+    platform = 0.0
+    for name, pid in pids.items():
+        if name.startswith("baseline"):
+            continue
+        platform += share(pid)
+        print(f"  {name:<44} {share(pid):6.2f} %", flush=True)
+    postgres = sum(share(pid) for pid in pg)
+    print(f"  {'PostgreSQL backends (' + str(len(pg)) + ')':<44} {postgres:6.2f} %", flush=True)
+    print(f"{'whole platform':<46} {platform + postgres:6.2f} %   "
+          f"(processes {platform:.2f} %, PostgreSQL {postgres:.2f} %)", flush=True)
+    print(f"{'baseline: an idle nameko echo service':<46} {share(pids['baseline: echo']):6.2f} %", flush=True)
+
+
+def outside_subscriber(amqp: str, exchange: str, key: str, expected: int, ready, results) -> None:
+    """In a process of its own: each message's delay from the time it carries to its arrival, in ms."""
+    with pika.BlockingConnection(pika.URLParameters(amqp)) as connection:
+        channel = connection.channel()
+        channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        queue = channel.queue_declare("", exclusive=True).method.queue
+        channel.queue_bind(queue, exchange, routing_key=key)
+        ready.set()
+        delays = []
+        for method, _, body in channel.consume(queue, auto_ack=True, inactivity_timeout=ARRIVAL_TIMEOUT):
+            if method is None:
+                break
+            arrived = time.time()
+            delays.append((arrived - datetime.fromisoformat(json.loads(body)["time"]).timestamp()) * 1000)
+            if len(delays) == expected:
+                break
+    results.send(delays)
+
+
+def subscribed(amqp: str, exchange: str, key: str, expected: int):
+    context = multiprocessing.get_context("spawn")
+    ready, (results, sent) = context.Event(), context.Pipe(duplex=False)
+    process = context.Process(target=outside_subscriber, args=(amqp, exchange, key, expected, ready, sent))
+    process.start()
+    if not ready.wait(30):
+        raise SystemExit("the outside subscriber did not start")
+    return process, results
+
+
+def collected(process, results) -> list[float]:
+    delays = results.recv() if results.poll(ARRIVAL_TIMEOUT + 30) else []
+    process.join(5)
+    return delays
+
+
+def gap() -> None:
+    """Irregular intervals, so that no event lines up with a poller's rhythm."""
+    time.sleep(random.uniform(0.1, 0.4))
+
+
+def platform_delays(amqp: str) -> list[float]:
+    from services.registry.application import RegistryApplication
+
+    process, results = subscribed(amqp, service_exchange("registry"), "registry.#", DELIVERIES)
+    registry = RegistryApplication()
+    try:
+        for n in range(DELIVERIES):
+            gap()
+            registry.create_ambito(f"Ambito DEMO idle {n}", "bergamo")
+    finally:
+        registry.close()
+    return collected(process, results)
+
+
+def raw_pika_delays(amqp: str) -> list[float]:
+    exchange = "bench.idle.raw"
+    process, results = subscribed(amqp, exchange, "#", DELIVERIES)
+    with pika.BlockingConnection(pika.URLParameters(amqp)) as connection:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for _ in range(DELIVERIES):
+            gap()
+            body = json.dumps({"time": datetime.now(timezone.utc).isoformat()}).encode()
+            channel.basic_publish(exchange, "raw", body, pika.BasicProperties(delivery_mode=2))
+    return collected(process, results)
+
+
+def report_delays(label: str, delays: list[float]) -> None:
+    if len(delays) < DELIVERIES:
+        print(f"{label:<46} only {len(delays)} of {DELIVERIES} arrived", flush=True)
+    if delays:
+        print(f"{label:<46} {len(delays):>4} events   p50 {statistics.median(delays):8.2f} ms"
+              f"   p99 {percentile(delays, 0.99):8.2f} ms   max {max(delays):8.2f} ms", flush=True)
+
+
+def main(seconds: float) -> None:
+    os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-idle-"))
+    logs = Path(os.environ["REBUILDING_STATE_DIR"])
+    name, amqp = vhost()
+    try:
+        with bench_database(f"rebuilding_bench_idle_{os.getpid()}") as settings:
+            address = f"127.0.0.1:{free_port()}"
+            processes = start_platform(address, amqp, logs)
+            print(f"the platform as `make up` starts it ({len(processes) - 1} processes) and an echo service, "
+                  f"on {os.cpu_count()} CPUs, poll interval {config.poll_interval()} s; logs in {logs}\n",
+                  flush=True)
+            try:
+                wait_for_health(f"http://{address}", processes)
+                time.sleep(SETTLE)
+                idle_cpu(processes, settings.conninfo(), settings.dbname, seconds)
+                print(flush=True)
+                report_delays("registry event → outside pika subscriber", platform_delays(amqp))
+                report_delays("baseline: raw pika publish → subscriber", raw_pika_delays(amqp))
+            finally:
+                for process in processes.values():
+                    process.terminate()
+                for process in processes.values():
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
+
+
+if __name__ == "__main__":
+    main(float(sys.argv[1]) if len(sys.argv) > 1 else SECONDS)

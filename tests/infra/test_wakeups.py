@@ -1,0 +1,112 @@
+"""A commit to a log wakes the loops that follow it at once, however long their safety poll."""
+
+import threading
+import time
+
+import pytest
+
+from rebuilding import wakeups
+from rebuilding.nameko_ext import EventStore, ServiceBase
+from tests.infra.sample import Counter, CounterApplication, CounterTotals
+from tests.support import RelayProcess, drain, eventually, outside_queue, terminate_backends
+
+pytestmark = pytest.mark.integration
+
+LONG = "60"
+"""A poll interval no test waits out: whatever arrives sooner came by a notification."""
+
+
+class WakeupProbe(CounterApplication):
+    """A log no other test writes to: whatever wakes its waiter came from this test."""
+
+    name = "wakeup_probe"
+
+
+@pytest.fixture
+def probe(database):
+    app = WakeupProbe()
+    yield app
+    app.close()
+
+
+class CountersWithTotals(CounterApplication):
+    name = "surveys"
+    projection_classes = (CounterTotals,)
+
+
+class CounterService(ServiceBase):
+    name = "surveys"
+    app = EventStore(CountersWithTotals)
+
+
+def test_a_wakeup_is_set_at_first_so_its_loop_looks_before_it_sleeps(probe):
+    with wakeups.wakeup_for(probe) as wakeup:
+        started = time.monotonic()
+        assert wakeup.wait(30)
+        assert time.monotonic() - started < 1
+
+
+def test_a_commit_to_the_log_wakes_its_waiter_and_nothing_else_does(probe):
+    with wakeups.wakeup_for(probe) as wakeup:
+        eventually(lambda: wakeup.listening.is_set())
+        wakeup.wait(0)
+        assert not wakeup.wait(0.3)  # nothing committed
+        probe.save(Counter(label="woken"))
+        started = time.monotonic()
+        assert wakeup.wait(30)
+        assert time.monotonic() - started < 5
+
+
+def test_a_wait_ends_soon_after_its_stop_is_set(probe):
+    stop = threading.Event()
+    with wakeups.wakeup_for(probe) as wakeup:
+        eventually(lambda: wakeup.listening.is_set())
+        wakeup.wait(0)
+        threading.Timer(0.2, stop.set).start()
+        started = time.monotonic()
+        assert not wakeup.wait(30, stop)
+        assert time.monotonic() - started < 5
+
+
+def test_the_listener_comes_back_after_its_session_is_ended_and_wakes_its_waiter_again(probe):
+    with wakeups.wakeup_for(probe) as wakeup:
+        eventually(lambda: wakeup.listening.is_set())
+        wakeup.wait(0)
+        assert terminate_backends(f"application_name = '{wakeups.APPLICATION_NAME}'") >= 1
+        # Woken when it is back: what was committed meanwhile was not notified.
+        eventually(lambda: wakeup.wait(0), timeout=30)
+        probe.save(Counter(label="after the outage"))
+        assert wakeup.wait(30)
+
+
+def test_a_projector_with_a_long_poll_interval_applies_a_commit_at_once(monkeypatch, start, unique):
+    monkeypatch.setenv("REBUILDING_POLL_INTERVAL", LONG)
+    container = start(CounterService)
+    app = next(e for e in container.extensions if isinstance(e, EventStore)).app
+    totals = app.projection(CounterTotals)
+    app.save(Counter(label=f"first-{unique}"))
+    eventually(lambda: f"first-{unique}" in totals.totals(), timeout=10)
+    second = Counter(label=f"second-{unique}")
+    second.increment(2)
+    app.save(second)  # the projector idle again, in its long wait
+    eventually(lambda: totals.totals().get(f"second-{unique}") == 2, timeout=10)
+
+
+def test_a_relay_with_a_long_poll_interval_publishes_a_commit_at_once(monkeypatch, app, broker, unique):
+    monkeypatch.setenv("REBUILDING_POLL_INTERVAL", LONG)
+    relay = RelayProcess("surveys").start()
+    received = []
+
+    def arrived(label):
+        received.extend(envelope["data"].get("label") for envelope in drain(channel, queue))
+        return label in received
+
+    try:
+        with outside_queue(broker, "surveys", "surveys.counter.*", f"wakeup-test-{unique}") as (channel, queue):
+            app.save(Counter(label=f"first-{unique}"))
+            eventually(lambda: arrived(f"first-{unique}"), timeout=10)
+            app.save(Counter(label=f"second-{unique}"))  # the relay idle again, in its long wait
+            eventually(lambda: arrived(f"second-{unique}"), timeout=10)
+    finally:
+        relay.stop()
+    assert relay.process.returncode == 0, relay.log()
