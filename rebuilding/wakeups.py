@@ -20,7 +20,6 @@ operating-system thread.
 """
 
 import logging
-import os
 import select
 import threading
 import time
@@ -35,11 +34,17 @@ log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "rebuilding listener"
 """How the listening sessions show in pg_stat_activity."""
-SLICE = 30.0
-"""Seconds the listener waits, with no notification, before it checks its session with a query.
+SLICE = 1.0
+"""Seconds the listener sleeps at most on its session before it reads what the session holds.
 
-It sleeps in ``select`` on its session's socket and on a pipe that a new or a last
-wakeup writes to: psycopg's own ``notifies()`` wakes ten times a second."""
+It does not trust the socket's readiness alone: eventlet's epoll hub ignores EEXIST when it
+registers a descriptor (eventlet #80), so a number reused while an earlier file behind it is
+still open (a child process's copy, between fork and exec) can stay registered to that file,
+and the new socket's readiness never comes. A test run saw the listener sleep through every
+notification that way. Reading the session every second bounds such a loss to a second,
+at a few microseconds of CPU a second, and it is also when new channels are listened to."""
+KEEPALIVE = 30
+"""Slices with nothing received after which the listener checks its session with a query."""
 STOP_CHECK = 0.5
 """Seconds a wait sleeps at most before it looks at its ``stop`` event."""
 
@@ -87,6 +92,8 @@ class Listener:
     Its thread runs while some loop holds a wakeup, and ends with the last one. While
     the connection is down it retries with back-off, and wakes every loop when it is
     back (what was notified meanwhile is lost), so each one looks at its log again.
+    A new channel is listened to within a slice; its wakeup is set meanwhile, so its
+    loop looks at its log once anyway.
     """
 
     def __init__(self, conninfo: str):
@@ -95,21 +102,15 @@ class Listener:
         self._wakeups: dict[str, set[Wakeup]] = {}
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
-        self._poke_read, self._poke_write = os.pipe()
-        os.set_blocking(self._poke_read, False)
-        os.set_blocking(self._poke_write, False)
-        self._poke_pending = False
 
     def subscribe(self, channel: str) -> Wakeup:
         wakeup = Wakeup(self, channel)
         with self._lock:
             self._wakeups.setdefault(channel, set()).add(wakeup)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self.connected.clear()
                 self._thread = threading.Thread(target=self._run, name="rebuilding-listener", daemon=True)
                 self._thread.start()
-            else:
-                self._poke()  # it may be a new channel
         return wakeup
 
     def unsubscribe(self, wakeup: Wakeup) -> None:
@@ -118,18 +119,6 @@ class Listener:
             waiting.discard(wakeup)
             if not waiting:
                 self._wakeups.pop(wakeup.channel, None)
-                self._poke()
-
-    def _poke(self) -> None:
-        """Have the listener look at the channels wanted now (called holding the lock)."""
-        if not self._poke_pending:  # one byte in the pipe at most: eventlet's os.write waits on a full pipe
-            self._poke_pending = True
-            os.write(self._poke_write, b".")
-
-    def _poked(self) -> None:
-        with self._lock:
-            self._poke_pending = False
-            os.read(self._poke_read, 64)  # once: eventlet's os.read waits when the pipe is empty
 
     def _wake(self, channels) -> None:
         with self._lock:
@@ -147,30 +136,37 @@ class Listener:
         """The channels wanted now; None, with the thread let go, when no loop waits any more."""
         with self._lock:
             if not self._wakeups:
-                self._thread = None
+                if self._thread is threading.current_thread():
+                    self._thread = None
                 self.connected.clear()
                 return None
             return set(self._wakeups)
 
     def _run(self) -> None:
         backoff = Backoff()
-        while True:
-            try:
-                with psycopg.connect(self.conninfo, autocommit=True, application_name=APPLICATION_NAME) as conn:
-                    self._listen(conn, backoff)
-                    return  # no loop waits any more
-            except Exception as error:
-                self.connected.clear()
-                self._mark_listening(list(self._wakeups), listening=False)
-                if self._channels() is None:
-                    return
-                delay = backoff.next_delay()
-                log.warning("listening for new events: %s; trying again in %.1f s", describe(error), delay)
-                time.sleep(delay)
+        try:
+            while True:
+                try:
+                    with psycopg.connect(self.conninfo, autocommit=True, application_name=APPLICATION_NAME) as conn:
+                        self._listen(conn, backoff)
+                        return  # no loop waits any more
+                except Exception as error:
+                    self.connected.clear()
+                    self._mark_listening(list(self._wakeups), listening=False)
+                    if self._channels() is None:
+                        return
+                    delay = backoff.next_delay()
+                    log.warning("listening for new events: %s; trying again in %.1f s", describe(error), delay)
+                    time.sleep(delay)
+        finally:
+            with self._lock:  # however it ended, the next subscriber starts a thread again
+                if self._thread is threading.current_thread():
+                    self._thread = None
 
     def _listen(self, conn, backoff: Backoff) -> None:
         """LISTEN on each channel wanted and wake its loops when notified, until none is wanted."""
         listening: set[str] = set()
+        quiet = 0
         while (channels := self._channels()) is not None:
             new = channels - listening
             for channel in sorted(new):
@@ -186,15 +182,32 @@ class Listener:
                     backoff.reset()
                 self.connected.set()
             self._mark_listening(channels)
-            # Notifications that came with a statement's answer wait in psycopg's backlog: take those first.
-            self._wake({notify.channel for notify in conn.notifies(timeout=0)})
-            readable, _, _ = select.select([conn.fileno(), self._poke_read], [], [], SLICE)
-            if self._poke_read in readable:
-                self._poked()
-            if conn.fileno() in readable:
-                self._wake({notify.channel for notify in conn.notifies(timeout=0)})
-            elif not readable:
+            _sleep_on(conn, SLICE)
+            notified = _received(conn)
+            self._wake(notified)
+            quiet = 0 if notified else quiet + 1
+            if quiet >= KEEPALIVE:
                 conn.execute("SELECT 1")  # a session that died quietly fails here
+                quiet = 0
+
+
+def _sleep_on(conn, seconds: float) -> None:
+    """Sleep until the session's socket is readable, or ``seconds`` pass."""
+    select.select([conn.fileno()], [], [], seconds)
+
+
+def _received(conn) -> set[str]:
+    """The channels notified since the last look, read from the session without waiting.
+
+    psycopg keeps the notifications that came with a statement's answer for ``notifies()``; the
+    rest wait in the socket, which ``consume_input`` reads whether or not its readiness was seen.
+    """
+    channels = {notify.channel for notify in conn.notifies(timeout=0)}
+    with conn.lock:
+        conn.pgconn.consume_input()
+        while (notify := conn.pgconn.notifies()) is not None:
+            channels.add(notify.relname.decode(conn.info.encoding))
+    return channels
 
 
 _listeners: dict[str, Listener] = {}

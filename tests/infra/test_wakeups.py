@@ -57,6 +57,23 @@ def test_a_commit_to_the_log_wakes_its_waiter_and_nothing_else_does(probe):
         assert time.monotonic() - started < 5
 
 
+def test_a_notification_whose_socket_readiness_is_lost_still_wakes_its_waiter(monkeypatch, probe):
+    """eventlet's epoll hub can keep a reused descriptor registered to an earlier file: readiness never comes."""
+    waited = []
+
+    def readiness_lost(conn, seconds):
+        waited.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(wakeups, "_sleep_on", readiness_lost)
+    with wakeups.wakeup_for(probe) as wakeup:
+        eventually(lambda: wakeup.listening.is_set() and waited)
+        wakeup.wait(0)
+        probe.save(Counter(label="readiness lost"))
+        assert wakeup.wait(10)  # not the 30 s a slice was
+        assert max(waited) <= wakeups.SLICE
+
+
 def test_a_wait_ends_soon_after_its_stop_is_set(probe):
     stop = threading.Event()
     with wakeups.wakeup_for(probe) as wakeup:
