@@ -152,6 +152,18 @@ def test_a_state_that_is_not_this_browsers_is_refused_without_a_session(provider
     code = parse_qs(back.query)["code"][0]
     refused(browser.get(f"/accesso/ritorno?code={code}&state=di-un-altro"), 400, browser, "non corrisponde")
     assert provider.exchanges == [], "no code is exchanged for a state that does not match"
+    browser.begin()
+    refused(browser.get(f"/accesso/ritorno?code={code}&state=%C3%A8-non-ascii"), 400, browser, "non corrisponde")
+
+
+def test_a_sign_out_form_with_a_wrong_token_is_refused_even_when_it_is_not_ascii(provider, gateway):
+    provider.approve("persona-staff-1", ["staff"])
+    browser = Browser(gateway)
+    browser.sign_in()
+    for forged in ("falso", "è-falso"):
+        out = browser.http.post(f"{gateway}/uscita", data={"csrf": forged}, allow_redirects=False, timeout=30)
+        assert out.status_code == 403
+    assert browser.cookie(session.SESSION_COOKIE) is not None
 
 
 def test_a_sign_in_state_the_gateway_did_not_sign_is_refused(provider, gateway):

@@ -99,7 +99,7 @@ class Csrf:
         """Refuse a POST whose form lacks the token of its browser's cookie, or that comes from another site."""
         seed = request.cookies.get(CSRF_COOKIE)
         sent = request.form.get(CSRF_FIELD, "")
-        if not seed or not hmac.compare_digest(sign("csrf", seed), sent):
+        if not seed or not hmac.compare_digest(sign("csrf", seed).encode(), sent.encode()):
             raise Forbidden("the form's security token is missing or wrong: reload the page and try again")
         origin = request.headers.get("Origin")
         if origin and origin != "null" and urlsplit(origin).netloc != request.host:

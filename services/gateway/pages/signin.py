@@ -143,7 +143,7 @@ class Flow:
     def from_cookie(cls, value: str | None) -> "Flow | None":
         """The flow a cookie holds, or None: none, not signed by the platform, or older than ten minutes."""
         payload, _, signature = (value or "").rpartition(".")
-        if not payload or not hmac.compare_digest(session.sign("oidc-flow", payload), signature):
+        if not payload or not _same(session.sign("oidc-flow", payload), signature):
             return None
         try:
             flow = cls(**json.loads(base64.urlsafe_b64decode(payload)))
@@ -173,12 +173,12 @@ def finish(flow: Flow | None, args) -> Tokens:
     """The provider's tokens for the redirect back (``args``: its query), once every check has passed."""
     if flow is None:
         raise Failed(400, "expired", "no flow cookie, or an expired or forged one")
-    if not hmac.compare_digest(args.get("state", ""), flow.state):
+    if not _same(args.get("state", ""), flow.state):
         raise Failed(400, "state", "the state is not the one this browser sent")
     if args.get("error"):
         error = args.get("error")
         raise Failed(403 if error == "access_denied" else 502, "denied" if error == "access_denied" else "provider",
-                     f"the provider answered {error}: {args.get('error_description', '')}")
+                     f"the provider answered {error!r}: {args.get('error_description', '')!r}")
     code = args.get("code")
     if not code:
         raise Failed(400, "code", "no code")
@@ -233,9 +233,14 @@ def _verified(document: dict, id_token: str, nonce: str) -> dict:
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if len(audiences) > 1 and claims.get("azp") != client_id():
         raise Failed(502, "provider", f"the ID token is for several clients and its azp is {claims.get('azp')!r}")
-    if not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+    if not _same(str(claims.get("nonce", "")), nonce):
         raise Failed(400, "nonce", "the ID token's nonce is not this sign-in's")
     return claims
+
+
+def _same(sent: str, expected: str) -> bool:
+    """Compared in constant time, as bytes: ``hmac.compare_digest`` refuses text that is not ASCII."""
+    return hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def _open(request: urllib.request.Request) -> bytes:
