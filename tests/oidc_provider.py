@@ -114,7 +114,8 @@ class Provider:
         return self.back(args, code=code)
 
     def back(self, args, **answer):
-        return Response(status=302, headers={"Location": f"{args['redirect_uri']}?{urlencode({**answer, 'state': args['state']})}"})
+        query = urlencode({**answer, "state": args["state"]})
+        return Response(status=302, headers={"Location": f"{args['redirect_uri']}?{query}"})
 
     def token(self, request):
         form = request.form.to_dict()

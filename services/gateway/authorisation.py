@@ -334,7 +334,8 @@ def markdown() -> str:
     legend = [f"- **{scope}**: {meaning}." for scope, meaning in SCOPES.items()]
     legend.append("- **—**: refused (403; 401 without a valid token).")
     pages = ", ".join(f"`{page}`" for page in SIGN_IN_PAGES)
-    legend += ["", f"The pages that sign people in and out call no operation of the API; anyone may open them: {pages}."]
+    legend += ["", "The pages that sign people in and out call no operation of the API; "
+                   f"anyone may open them: {pages}."]
     return "\n".join(lines + [""] + legend) + "\n"
 
 

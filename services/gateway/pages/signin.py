@@ -96,7 +96,8 @@ def discovery() -> dict:
     document = _json(_open(urllib.request.Request(f"{name.rstrip('/')}/.well-known/openid-configuration")))
     if document.get("issuer") != name:
         raise Failed(502, "provider", f"the discovery document names the issuer {document.get('issuer')!r}")
-    missing = [k for k in ("authorization_endpoint", "token_endpoint", "jwks_uri") if not isinstance(document.get(k), str)]
+    needed = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+    missing = [key for key in needed if not isinstance(document.get(key), str)]
     if missing:
         raise Failed(502, "provider", f"the discovery document has no {', '.join(missing)}")
     _discovered[name] = (time.monotonic(), document)
@@ -109,7 +110,8 @@ def form_targets() -> list[str]:
     if not configured():
         return []
     cached = _discovered.get(issuer())
-    urls = [issuer(), *([cached[1]["end_session_endpoint"]] if cached and cached[1].get("end_session_endpoint") else [])]
+    ending = cached[1].get("end_session_endpoint") if cached else None
+    urls = [issuer(), *([ending] if isinstance(ending, str) else [])]
     return sorted({_origin(url) for url in urls if _origin(url)})
 
 
