@@ -164,6 +164,17 @@ MATRIX: dict[str, dict[str, str]] = {
     "GET /programme/reports/ats": READERS,
 }
 
+SIGN_IN_PAGES: dict[str, dict[str, str]] = {
+    "GET /accesso": PUBLIC,
+    "POST /accesso": PUBLIC,
+    "GET /accesso/oidc": PUBLIC,
+    "GET /accesso/ritorno": PUBLIC,
+    "POST /uscita": PUBLIC,
+}
+"""The pages that sign people in and out (``pages/signin_pages.py``): they call no operation of the API, so
+no row of ``MATRIX`` covers them, and anyone may open them, since signing in is how one gets a token. Every
+other page reaches data only through the operations of ``MATRIX`` (``pages/operations.py``)."""
+
 PERSONAL_DATA = frozenset({
     "GET /events/{source}", "POST /auth/revocations", "GET /auth/revocations",
     "POST /registry/people", "GET /registry/people/{person_id}", "PATCH /registry/people/{person_id}",
@@ -189,6 +200,15 @@ def row(method: str, path: str) -> dict[str, str]:
         raise LookupError(f"{operation} has no row in services/gateway/authorisation.py MATRIX: "
                           "write down who may call it before serving it")
     return MATRIX[operation]
+
+
+def page_row(method: str, rule: str) -> dict[str, str]:
+    """The row of a sign-in page; a page route calling no operation that the table does not name is an error."""
+    operation = f"{method.upper()} {rule}"
+    if operation not in SIGN_IN_PAGES:
+        raise LookupError(f"{operation} has no row in services/gateway/authorisation.py SIGN_IN_PAGES: "
+                          "write down who may open it before serving it")
+    return SIGN_IN_PAGES[operation]
 
 
 def scope_of(operation: str, roles) -> str | None:
@@ -313,6 +333,9 @@ def markdown() -> str:
         lines.append(f"| `{operation}` | " + " | ".join(cells) + f" | {personal} |")
     legend = [f"- **{scope}**: {meaning}." for scope, meaning in SCOPES.items()]
     legend.append("- **—**: refused (403; 401 without a valid token).")
+    pages = ", ".join(f"`{page}`" for page in SIGN_IN_PAGES)
+    legend += ["", "The pages that sign people in and out call no operation of the API; "
+                   f"anyone may open them: {pages}."]
     return "\n".join(lines + [""] + legend) + "\n"
 
 

@@ -1,7 +1,8 @@
 """Tokens from the programme's OpenID Connect provider (a SPID/CIE gateway, Keycloak): RS256, verified
 against the provider's JWKS with the configured issuer and audience.
 
-Set ``REBUILDING_OIDC_JWKS_URL``, ``REBUILDING_OIDC_ISSUER`` and ``REBUILDING_OIDC_AUDIENCE`` to trust it.
+Set ``REBUILDING_OIDC_JWKS_URL``, ``REBUILDING_OIDC_ISSUER`` and ``REBUILDING_OIDC_AUDIENCE`` (by default the
+pages' client id, ``REBUILDING_OIDC_CLIENT_ID``) to trust it.
 Its tokens then reach the API and the pages as the platform's own (HS256, ``rebuilding.auth``) do:
 each algorithm is verified only with its own key, so neither can pass for the other. The claims map to
 a principal as ``rebuilding.auth`` reads them: ``REBUILDING_OIDC_PERSON_CLAIM`` (default ``sub``) is the
@@ -40,18 +41,27 @@ def _keys(url: str) -> PyJWKClient:
     return PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=5)
 
 
+def signing_key(token: str, jwks_url: str | None = None):
+    """The provider's key that signed ``token``, from its JWKS (cached for an hour, fetched again for an unknown
+    ``kid``); ``PyJWKClientError`` when there is none or the JWKS cannot be read."""
+    return _keys(jwks_url or os.environ["REBUILDING_OIDC_JWKS_URL"]).get_signing_key_from_jwt(token).key
+
+
+def audience() -> str | None:
+    return os.environ.get("REBUILDING_OIDC_AUDIENCE") or os.environ.get("REBUILDING_OIDC_CLIENT_ID")
+
+
 def verify(authorization: str | None) -> auth.Principal:
     """The principal of the provider's RS256 token, or ``Unauthenticated``."""
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise auth.Unauthenticated("a bearer token is required")
-    issuer, audience = os.environ.get("REBUILDING_OIDC_ISSUER"), os.environ.get("REBUILDING_OIDC_AUDIENCE")
-    if not (issuer and audience):
+    issuer, expected = os.environ.get("REBUILDING_OIDC_ISSUER"), audience()
+    if not (issuer and expected):
         raise auth.Unauthenticated("the identity provider is not fully configured (issuer and audience)")
     try:
-        key = _keys(os.environ["REBUILDING_OIDC_JWKS_URL"]).get_signing_key_from_jwt(token)
-        claims = jwt.decode(token, key.key, algorithms=[ALGORITHM], issuer=issuer, audience=audience,
+        claims = jwt.decode(token, signing_key(token), algorithms=[ALGORITHM], issuer=issuer, audience=expected,
                             leeway=auth.LEEWAY_SECONDS, options={"require": ["sub", "iss", "aud", "iat", "exp"]})
     except jwt.ExpiredSignatureError:
         raise auth.Unauthenticated("the token has expired") from None

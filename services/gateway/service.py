@@ -3,6 +3,7 @@
 from services.gateway.auth_routes import AuthRoutes
 from services.gateway.labs_routes import LabsRoutes
 from services.gateway.pages.routes import PagesRoutes
+from services.gateway.pages.signin_pages import SignInPages
 from services.gateway.pages.survey_pages import SurveyPages, SurveyResultsPages
 from services.gateway.pages.toolkit_pages import ToolkitPages
 from services.gateway.platform_routes import PlatformRoutes
@@ -13,6 +14,6 @@ from services.gateway.toolkit_routes import ToolkitRoutes
 
 
 class GatewayService(RegistryRoutes, LabsRoutes, SurveysRoutes, ToolkitRoutes, PlatformRoutes, AuthRoutes,
-                     PagesRoutes, SurveyPages, SurveyResultsPages, ToolkitPages):
+                     PagesRoutes, SignInPages, SurveyPages, SurveyResultsPages, ToolkitPages):
     name = "gateway"
     revocations = Revocations()

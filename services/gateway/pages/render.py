@@ -7,14 +7,18 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from werkzeug.wrappers import Response
 
 from services import labels
+from services.gateway.pages import signin
 from services.labs.certificates import format_hours
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-SECURITY_HEADERS = {
+CONTENT_SECURITY_POLICY = (
     # Everything from the gateway itself; inline styles for Bootstrap Italia's components, no inline scripts.
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-                               "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'{targets}; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY.format(targets=""),
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
@@ -48,4 +52,7 @@ def page(template: str, status: int = 200, **context) -> Response:
     html = environment.get_template(template).render(**context)
     response = Response(html, status=status, mimetype="text/html")
     response.headers.update(SECURITY_HEADERS)
+    targets = signin.form_targets()  # signing out ends at the identity provider, after the form's redirect
+    if targets:
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.format(targets=" " + " ".join(targets))
     return response

@@ -28,8 +28,6 @@ from services.registry.domain import ATS_CODES
 
 log = logging.getLogger(__name__)
 
-SIGN_IN_ROLES = ("staff", "ambito", "participant", "auditor")
-SESSION_SECONDS = 8 * 3600
 STATUS_TITLES = {
     400: "Dati non validi",
     401: "Accesso richiesto",
@@ -320,36 +318,7 @@ class PagesRoutes:
         hours = sum(e["hours"] or 0 for e in enrolments)
         return ctx.render("partecipante.html", enrolments=enrolments, hours=hours)
 
-    # signing in
 
-    @web_page("GET,POST", "/accesso")
-    def page_sign_in(self, ctx):
-        after = safe_next(ctx.request.values.get("dopo"))
-        if not dev_login():
-            return ctx.render("accesso.html", people=[], after=after, roles=SIGN_IN_ROLES)
-        people = [p for p in call(self.labs.people) if "DEMO" in p["name"]]
-        if ctx.request.method == "GET":
-            return ctx.render("accesso.html", people=people, after=after, roles=SIGN_IN_ROLES)
-        role, person_id = ctx.request.form.get("ruolo"), ctx.request.form.get("persona")
-        person = next((p for p in people if p["person_id"] == person_id), None)
-        if role not in SIGN_IN_ROLES or person is None:
-            raise Invalid("choose a role and a DEMO person", {"ruolo": ["required"], "persona": ["required"]})
-        if role == "ambito" and not person["ambito_id"]:
-            raise Invalid("this person is in no Ambito", {"persona": ["not of an Ambito"]})
-        token = auth.mint(person_id, [role], ambito=person["ambito_id"] if role == "ambito" else None,
-                          ttl_seconds=SESSION_SECONDS)
-        response = redirect(after or HOMES[role], 303)
-        session.sign_in(response, token, SESSION_SECONDS)
-        return response
-
-    @web_page("POST", "/uscita")
-    def page_sign_out(self, ctx):
-        response = redirect("/", 303)
-        session.sign_out(response)
-        return response
-
-
-HOMES = {"staff": "/anci", "auditor": "/anci", "ambito": "/ambito", "participant": "/partecipante"}
 TRANSITION_LABELS = {"publish": "Pubblica", "close": "Chiudi le iscrizioni", "start": "Avvia",
                      "complete": "Concludi e rilascia gli attestati", "cancel": "Annulla il laboratorio"}
 NEXT = {"draft": ("publish", "cancel"), "published": ("close", "start", "cancel"),
@@ -358,13 +327,6 @@ NEXT = {"draft": ("publish", "cancel"), "published": ("close", "start", "cancel"
 
 def next_actions(status: str) -> list[tuple[str, str]]:
     return [(action, TRANSITION_LABELS[action]) for action in NEXT.get(status, ())]
-
-
-def safe_next(value: str | None) -> str | None:
-    """A local path to go back to after signing in; nothing that leads to another site."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return None
 
 
 def lab_from_form(form) -> dict:
