@@ -54,7 +54,7 @@ def test_staff_publish_a_document_with_its_file_and_then_a_new_version(site, vis
     eventually(lambda: shows(staff, document_url, title))
     staff.check(document_url)
     assert "D.Lgs. 117/2017 art. 55; L. 328/2000" in staff.text("main") and "Codice del Terzo Settore" in staff.text("main")
-    assert "linea-guida.pdf" in staff.text("#tabella-versioni")
+    assert "linea-guida.pdf" in staff.text("#versioni")
 
     second = tmp_path / "linea-guida-v2.txt"
     second.write_text(f"Linea guida DEMO, seconda versione {site.tag}\n")
@@ -62,9 +62,9 @@ def test_staff_publish_a_document_with_its_file_and_then_a_new_version(site, vis
     attach(staff, second)
     staff.submit("#carica-versione")
     assert "Nuova versione caricata" in staff.text("#esito")
-    eventually(lambda: shows(staff, document_url, "2 (attuale)", "#tabella-versioni"))
+    eventually(lambda: shows(staff, document_url, "2 (attuale)", "#versioni"))
     staff.check(document_url)
-    versions = staff.text("#tabella-versioni")
+    versions = staff.text("#versioni")
     assert "Aggiornata alla circolare DEMO" in versions and "linea-guida-v2.txt" in versions
     assert "testo semplice" in versions and "PDF" in versions
     saved = tmp_path / "scaricata.txt"

@@ -10,6 +10,7 @@ was typed kept; the file must be chosen again, as a browser never fills a file f
 """
 
 import math
+import re
 import uuid
 from urllib.parse import quote, urlencode
 
@@ -76,6 +77,11 @@ def limit_text() -> str:
     """The largest file an upload may carry, as a person reads it: 25 MB."""
     size = blobs.max_upload_bytes()
     return f"{size // (1024 * 1024)} MB" if size >= 1024 * 1024 else f"{max(size // 1024, 1)} KB"
+
+
+def short_ats(name: str) -> str:
+    """An ATS's name for a chart's narrow label: ATS della Val Padana → Val Padana."""
+    return re.sub(r"^ATS (della |dell'|di )", "", name)
 
 
 def whole(value: str | None, default: int) -> int:
@@ -291,9 +297,10 @@ class ToolkitPages:
     @web_page("GET", "/strumenti/statistiche")
     def page_toolkit_stats(self, ctx):
         stats = ctx.perform("GET /toolkit/stats/downloads")
-        by_ats = [(labels.label("ats", row["ats"]) if row["ats"] else "Staff (nessuna ATS)", row["downloads"])
-                  for row in stats["by_ats"]]
+        counts = {row["ats"]: row["downloads"] for row in stats["by_ats"]}
+        by_ats = [(labels.label("ats", code), counts.pop(code, 0)) for code in labels.ATS]
+        by_ats += [(labels.label("ats", code) if code else "Staff (nessuna ATS)", n) for code, n in counts.items()]
         by_month = [(month_name(row["month"]), row["downloads"]) for row in stats["by_month"]]
         return ctx.render("strumenti_statistiche.html", stats=stats, by_ats=by_ats, by_month=by_month,
-                          charts={"ats": charts.bars("Scaricamenti per ATS", by_ats),
+                          charts={"ats": charts.bars("Scaricamenti per ATS", [(short_ats(name), n) for name, n in by_ats]),
                                   "months": charts.bars("Scaricamenti per mese", by_month)})
