@@ -105,6 +105,12 @@ def test_a_file_of_a_forbidden_type_or_too_large_is_refused_in_italian_with_the_
     assert "Il file supera il limite di 2 KB" in staff.text("#file-errore")
     assert staff.browser.value(staff.context, "#titolo") == title
     assert not stored(large.read_bytes())
+    huge = tmp_path / "modello-enorme.txt"  # larger than the limit and the fields' room: refused unread
+    huge.write_bytes(b"Testo DEMO enorme.\n" * 40_000)
+    attach(staff, huge)
+    staff.submit("#invia", status=413)
+    assert "Il file supera il limite di 2 KB" in staff.text("#file-errore")
+    assert not stored(huge.read_bytes())
     found = staff_api(site).get("/toolkit/documents", params={"q": title}).json()
     assert found["total"] == 0
 

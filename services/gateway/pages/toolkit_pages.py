@@ -35,6 +35,8 @@ DOCUMENT_FIELDS = {"tipo": "kind", "titolo": "title", "descrizione": "descriptio
 """The page's names of the document form's fields, and the API's."""
 VERSION_FIELDS = {"motivo": "reason"}
 PROPOSAL_FIELDS = {**DOCUMENT_FIELDS, "documento": "document_id"}
+HIDDEN = ("documento",)
+"""Fields the person does not see: their problems go at the top of the form."""
 LINES = ("riferimenti",)
 """Fields of one value a line."""
 CONFLICTS = {
@@ -55,8 +57,9 @@ DONE = {
 
 def refused(error: DomainError, names: dict[str, str], form: str | None = None) -> dict:
     """What a form shows of the API's refusal: each field's problem, and a line at the top."""
-    problems = field_problems(error, {api: page for page, api in names.items()} | {"file": "file"},
-                              ("themes", "legal_references"), limit_text())
+    problems = {} if error.status == 409 else field_problems(  # a conflict's details are codes, not fields'
+        error, {api: page for page, api in names.items() if page not in HIDDEN} | {"file": "file"},
+        ("themes", "legal_references"), limit_text())
     top = problems.pop("", None)
     if error.status == 409:
         alert = CONFLICTS.get(form, STATUS_TEXTS[409])
