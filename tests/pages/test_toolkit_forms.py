@@ -166,6 +166,18 @@ def test_a_participant_proposes_a_document_with_its_file_and_staff_publish_it(si
     eventually(lambda: shows(participant, f"/strumenti?q={site.tag}&tipo=administrative_act", title))
     participant.check("/strumenti?tipo=administrative_act")
 
+    participant.open(f"/strumenti/documenti/{site.toolkit['document']}")
+    participant.submit("#proponi-versione")
+    assert "Proponi una nuova versione di «Modello DEMO di convenzione" in participant.text("h1")
+    participant.fill("#motivo", f"Aggiornata alla delibera DEMO {site.tag}")
+    attach(participant, file)
+    participant.submit("#invia")
+    assert "Proposta inviata" in participant.text("h1")
+    eventually(lambda: shows(staff, "/strumenti/proposte", f"Aggiornata alla delibera DEMO {site.tag}"))
+    staff.check("/strumenti/proposte")
+    proposal = f"section.proposal:has-text('Aggiornata alla delibera DEMO {site.tag}')"
+    assert "(nuova versione)" in staff.text(f"{proposal} h2")
+
 
 def test_a_participant_comments_on_a_document_and_staff_hide_the_comment_with_the_reason(site, visit):
     document = f"/strumenti/documenti/{site.toolkit['document']}"
