@@ -70,12 +70,46 @@ REFUSAL_REASONS = {
     "closed": "le iscrizioni non sono aperte",
     "duplicate": "la persona è già iscritta o in lista d'attesa",
     "cancelled": "il laboratorio è annullato",
+    "not_a_participant": "la cassetta degli attrezzi è aperta a chi ha un'iscrizione confermata a un laboratorio",
+}
+
+DOCUMENT_KINDS = {
+    "template": "modello",
+    "administrative_act": "atto amministrativo",
+    "guideline": "linea guida",
+}
+
+DOCUMENT_STATUSES = {
+    "current": "in vigore",
+    "withdrawn": "ritirato",
+}
+
+PROPOSAL_STATUSES = {
+    "pending": "in attesa di moderazione",
+    "published": "pubblicata",
+    "rejected": "rifiutata",
+}
+
+DOCUMENT_SORTS = {
+    "newest": "i più recenti",
+    "downloads": "i più scaricati",
+}
+
+FILE_TYPES = {
+    "application/pdf": "PDF",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "Word (DOCX)",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "Excel (XLSX)",
+    "application/vnd.oasis.opendocument.text": "OpenDocument testo (ODT)",
+    "application/vnd.oasis.opendocument.spreadsheet": "OpenDocument foglio di calcolo (ODS)",
+    "text/plain; charset=utf-8": "testo semplice",
 }
 
 VOCABULARIES = {
     "ats": ATS, "person_role": PERSON_ROLES, "organisation_kind": ORGANISATION_KINDS, "attendance": ATTENDANCE,
     "lab_status": LAB_STATUSES, "enrolment_status": ENROLMENT_STATUSES, "format": FORMATS,
     "platform_role": PLATFORM_ROLES, "refusal_reason": REFUSAL_REASONS,
+    "document_kind": DOCUMENT_KINDS, "document_status": DOCUMENT_STATUSES, "proposal_status": PROPOSAL_STATUSES,
+    "document_sort": DOCUMENT_SORTS, "file_type": FILE_TYPES,
 }
 
 

@@ -34,6 +34,9 @@ UPLOAD_ANSWERS = {
     413: "The file is larger than the limit (REBUILDING_MAX_UPLOAD_BYTES, 25 MB by default)",
     415: "The file is not a PDF, DOCX, ODT, XLSX, ODS or plain text, whatever its name says",
 }
+RECEIVED = "rebuilding.toolkit.received_upload"
+"""Where a page that streamed the body itself, through ``receive_upload``, leaves what it received for the
+handler: the page must read its CSRF token from the form's fields before anything is kept (``pages/uploads.py``)."""
 
 
 class UnsupportedType(DomainError):
@@ -43,6 +46,8 @@ class UnsupportedType(DomainError):
 
 def receive_upload(request, store: blobs.BlobStore, limit: int):
     """The form's fields, the file's name and its bytes as received (not yet kept), from a streamed body."""
+    if RECEIVED in request.environ:  # a page received it already, and checked its CSRF token
+        return request.environ.pop(RECEIVED)
     mimetype, options = parse_options_header(request.headers.get("Content-Type", ""))
     if mimetype != "multipart/form-data" or not options.get("boundary"):
         raise Invalid("send the document as multipart/form-data, the file in the field 'file'",

@@ -31,6 +31,11 @@ def pages(site) -> dict[str, tuple[set, set]]:
         "/strumenti": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
         f"/strumenti/documenti/{site.toolkit['document']}": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
         "/strumenti/proposte": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
+        "/strumenti/nuovo": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
+        "/strumenti/proponi": ({PARTICIPANT}, {STAFF, AMBITO, AUDITOR}),
+        f"/strumenti/proponi?documento={site.toolkit['document']}": ({PARTICIPANT}, {STAFF, AMBITO, AUDITOR}),
+        "/strumenti/statistiche": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
+        "/strumenti?tema=terzo-settore&ordine=downloads&per=10&pagina=2": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
         "/questionari": ({AMBITO, PARTICIPANT}, {STAFF, AUDITOR}),
         f"/questionari/{site.surveys['needs']}": ({AMBITO}, {STAFF, AUDITOR}),  # not addressed to participants: 404
     }

@@ -97,14 +97,17 @@ class Context:
         return self.principal.roles if self.principal else frozenset()
 
 
-def web_page(methods: str, rule: str):
-    """A page: its ``Context``; CSRF checked on POST; errors as Italian pages; 401 sends to the sign-in page."""
+def web_page(methods: str, rule: str, streamed: bool = False):
+    """A page: its ``Context``; CSRF checked on POST; errors as Italian pages; 401 sends to the sign-in page.
+
+    A ``streamed`` page takes a file upload, which ``request.form`` must not read: the page streams the body
+    itself and checks the CSRF token in its fields before anything is kept (``uploads.received``)."""
     def decorator(handler):
         @functools.wraps(handler)
         def endpoint(self, request, **values):
             ctx = Context(self, request)
             try:
-                if request.method == "POST":
+                if request.method == "POST" and not streamed:
                     session.Csrf.check(request)
                 response = handler(self, ctx, **values)
             except DomainError as error:
