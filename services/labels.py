@@ -71,6 +71,11 @@ REFUSAL_REASONS = {
     "duplicate": "la persona è già iscritta o in lista d'attesa",
     "cancelled": "il laboratorio è annullato",
     "not_a_participant": "la cassetta degli attrezzi è aperta a chi ha un'iscrizione confermata a un laboratorio",
+    "wrong_status": "non è nella fase giusta per questa operazione",
+    "frozen": "un questionario aperto o chiuso non si può più modificare",
+    "answered": "ha già risposto a questo questionario anonimo: per modificare la risposta serve il codice "
+                "ricevuto con la prima risposta",
+    "not_closed": "le risposte di un questionario anonimo si leggono tutte insieme, dopo la chiusura",
 }
 
 DOCUMENT_KINDS = {
@@ -104,12 +109,48 @@ FILE_TYPES = {
     "text/plain; charset=utf-8": "testo semplice",
 }
 
+SURVEY_KINDS = {
+    "needs_assessment": "Rilevazione dei fabbisogni",
+    "outcome_evaluation": "Valutazione degli esiti",
+    "satisfaction": "Questionario di gradimento",
+}
+
+SURVEY_STATUSES = {
+    "draft": "bozza",
+    "open": "aperto",
+    "closed": "chiuso",
+}
+
+SURVEY_AUDIENCES = {
+    "ambiti": "gli Ambiti territoriali (risponde il Responsabile dell'Ufficio di Piano)",
+    "participants": "i partecipanti ai laboratori scelti",
+}
+
+QUESTION_TYPES = {
+    "ranking": "Graduatoria",
+    "likert": "Scala da 1 a 5",
+    "single_choice": "Scelta singola",
+    "multiple_choice": "Scelta multipla",
+    "text": "Risposta aperta",
+}
+
+LIKERT = {
+    1: "1 – per niente",
+    2: "2 – poco",
+    3: "3 – abbastanza",
+    4: "4 – molto",
+    5: "5 – del tutto",
+}
+"""A likert answer's values, 1 to 5, with what each means."""
+
 VOCABULARIES = {
     "ats": ATS, "person_role": PERSON_ROLES, "organisation_kind": ORGANISATION_KINDS, "attendance": ATTENDANCE,
     "lab_status": LAB_STATUSES, "enrolment_status": ENROLMENT_STATUSES, "format": FORMATS,
     "platform_role": PLATFORM_ROLES, "refusal_reason": REFUSAL_REASONS,
     "document_kind": DOCUMENT_KINDS, "document_status": DOCUMENT_STATUSES, "proposal_status": PROPOSAL_STATUSES,
-    "document_sort": DOCUMENT_SORTS, "file_type": FILE_TYPES,
+    "document_sort": DOCUMENT_SORTS, "file_type": FILE_TYPES, "survey_kind": SURVEY_KINDS,
+    "survey_status": SURVEY_STATUSES, "survey_audience": SURVEY_AUDIENCES, "question_type": QUESTION_TYPES,
+    "likert": LIKERT,
 }
 
 

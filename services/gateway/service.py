@@ -4,7 +4,8 @@ from services.gateway.auth_routes import AuthRoutes
 from services.gateway.labs_routes import LabsRoutes
 from services.gateway.pages.routes import PagesRoutes
 from services.gateway.pages.signin_pages import SignInPages
-from services.gateway.pages.survey_pages import SurveyPages, SurveyResultsPages
+from services.gateway.pages.survey_pages import SurveyPages
+from services.gateway.pages.survey_results import SurveyResultsPages
 from services.gateway.pages.toolkit_pages import ToolkitPages
 from services.gateway.platform_routes import PlatformRoutes
 from services.gateway.registry_routes import RegistryRoutes

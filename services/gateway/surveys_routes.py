@@ -106,11 +106,19 @@ class SurveysRoutes:
 
     @api.route("GET", "/surveys/{survey_id}/results",
                summary="Results per question, for the region or one ATS: rankings by mean rank, Borda, Schulze "
-                       "(with strongest paths) and Condorcet, ties stated; likert distributions",
+                       "(with strongest paths) and Condorcet, ties stated; likert distributions and means; "
+                       "choice counts",
                tag="surveys", query=ResultsQuery,
                responses={404: "No such survey", 409: "Anonymous and not yet closed"})
     def results(self, request, access, body, query, survey_id):
         return call(self.surveys.results, survey_id, query["scope"])
+
+    @api.route("GET", "/surveys/{survey_id}/text-answers",
+               summary="The answers to the text questions, naming nobody, in alphabetical order; an anonymous "
+                       "survey's only after its close, and none while it has fewer than 3 answers",
+               tag="surveys", responses={404: "No such survey", 409: "Anonymous and not yet closed"})
+    def text_answers(self, request, access, body, query, survey_id):
+        return call(self.surveys.text_answers, survey_id)
 
     @api.route("GET", "/surveys/{survey_id}/response-rate",
                summary="Who has answered, per Ambito and per ATS, and who is missing", tag="reports",

@@ -207,13 +207,24 @@ class SurveysApplication(ServiceApplication):
 
     # results
 
-    def results(self, survey_id: str, scope: str = "region") -> dict:
+    def _released(self, survey_id: str) -> Survey:
+        """The survey, if its answers may be read: an anonymous survey's only once it closes (409 before)."""
         survey = self._survey(survey_id)
         if survey.anonymous and survey.status != "closed":
             raise Conflict("an anonymous survey's answers are released together when it closes",
                            {"reason": "not_closed"})
+        return survey
+
+    def results(self, survey_id: str, scope: str = "region") -> dict:
+        survey = self._released(survey_id)
         return {"survey_id": survey_id, "status": survey.status,
                 **computed.results(survey.questions, survey.counted(), scope, survey.anonymous)}
+
+    def text_answers(self, survey_id: str) -> dict:
+        """The answers to the text questions, for the region, naming nobody."""
+        survey = self._released(survey_id)
+        return {"survey_id": survey_id, "status": survey.status,
+                **computed.texts(survey.questions, survey.counted(), survey.anonymous)}
 
     def response_rate(self, survey_id: str) -> dict:
         """Who was asked and who has answered, per Ambito and per ATS, with who is missing."""
@@ -242,10 +253,7 @@ class SurveysApplication(ServiceApplication):
 
     def export_rows(self, survey_id: str) -> dict:
         """Every answer that counts, one row each; an anonymous survey's rows name nobody, in a random order."""
-        survey = self._survey(survey_id)
-        if survey.anonymous and survey.status != "closed":
-            raise Conflict("an anonymous survey's answers are released together when it closes",
-                           {"reason": "not_closed"})
+        survey = self._released(survey_id)
         rows = []
         if survey.anonymous:
             for ballot in sorted(survey.ballots, key=lambda b: b["ballot"]):

@@ -26,6 +26,8 @@ QUESTION_TYPES = ("ranking", "single_choice", "multiple_choice", "likert", "text
 LIKERT = range(1, 6)
 POSITIVE = (4, 5)
 TEXT_ANSWER_LENGTH = 5000
+REQUIRED = "an answer is required"
+"""The problem of a required question (``"required": true`` in its definition) left unanswered."""
 ANONYMITY_THRESHOLD = 3
 """An anonymous survey's results show no group (a lab, an ATS) with fewer answers than this."""
 
@@ -106,11 +108,14 @@ def answer_problems(question: dict, value) -> list[str]:
 
 
 def check_answers(questions: list, answers) -> dict:
-    """``answers`` if each answers a question of the survey rightly; otherwise ``Invalid`` per question."""
-    if not isinstance(answers, dict) or not answers:
+    """``answers`` if each answers a question of the survey rightly, and every required question is answered;
+    otherwise ``Invalid`` per question."""
+    if not isinstance(answers, dict):
         raise Invalid("a response answers one question at least", {"answers": ["Missing data for required field."]})
     by_id = {q["id"]: q for q in questions}
-    problems = {}
+    problems = {q["id"]: [REQUIRED] for q in questions if q.get("required") and q["id"] not in answers}
+    if not answers and not problems:
+        raise Invalid("a response answers one question at least", {"answers": ["Missing data for required field."]})
     for question_id, value in answers.items():
         if question_id not in by_id:
             problems[question_id] = ["no such question in this survey"]

@@ -11,6 +11,7 @@ def likert(values: list[int]) -> dict:
     total = len(values)
     positive = sum(counts[v] for v in POSITIVE)
     return {"answers": total, "distribution": {str(v): counts[v] for v in range(1, 6)},
+            "mean": round(sum(values) / total, 4) if total else None,
             "positive_share": round(positive / total, 4) if total else None}
 
 
@@ -45,6 +46,20 @@ def results(questions: list[dict], counted: list[dict], scope: str, anonymous: b
         return {"scope": scope, "responses": len(counted), "withheld": True, "questions": []}
     return {"scope": scope, "responses": len(counted), "withheld": False,
             "questions": [question_result(q, counted, anonymous) for q in questions]}
+
+
+def texts(questions: list[dict], counted: list[dict], anonymous: bool) -> dict:
+    """The answers to each text question, naming nobody, in alphabetical order (which tells nothing of who or when).
+
+    An anonymous survey shows none while it has fewer than ``ANONYMITY_THRESHOLD`` answers.
+    """
+    if anonymous and 0 < len(counted) < ANONYMITY_THRESHOLD:
+        return {"responses": len(counted), "withheld": True, "questions": []}
+    return {"responses": len(counted), "withheld": False,
+            "questions": [{"question_id": q["id"],
+                           "texts": sorted((c["answers"][q["id"]] for c in counted if q["id"] in c["answers"]),
+                                           key=lambda text: (text.casefold(), text))}
+                          for q in questions if q["type"] == "text"]}
 
 
 def priorities(questions: list[dict], counted: list[dict]) -> dict | None:

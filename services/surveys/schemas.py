@@ -21,6 +21,7 @@ class Question(Schema):
     id = Text(required=True, max_length=100, validate=CODE)
     type = Text(required=True, validate=validate.OneOf(QUESTION_TYPES))
     text = Text(required=True, min_length=1, multiline=True, max_length=2000)
+    required = fields.Boolean(metadata={"description": "every response must answer it (default false)"})
     items = fields.List(fields.Nested(Choice), validate=validate.Length(max=50),
                         metadata={"description": "a ranking's items"})
     options = fields.List(fields.Nested(Choice), validate=validate.Length(max=50),

@@ -62,10 +62,15 @@ class SurveysService(ServiceBase):
 
     @rpc
     def results(self, survey_id, scope="region"):
-        """Per question: a ranking's mean rank, Borda, Schulze and Condorcet winner, with ties; likert distributions."""
+        """Per question: rankings (mean rank, Borda, Schulze, Condorcet, ties), likert distributions and means, choices."""
         if scope not in SCOPES:
             raise Invalid(f"no scope {scope}", {"scope": ["region, or ats:<code> of an ATS"]})
         return self.app.results(survey_id, scope)
+
+    @rpc
+    def text_answers(self, survey_id):
+        """The answers to text questions, naming nobody, sorted; an anonymous survey's with 3 answers or more."""
+        return self.app.text_answers(survey_id)
 
     @rpc
     def response_rate(self, survey_id):

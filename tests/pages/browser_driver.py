@@ -71,6 +71,9 @@ class Driver:
     def check(self, name, selector):
         self.pages[name].check(selector, force=True)  # Bootstrap Italia draws the label over its radio
 
+    def checked(self, name, selector):
+        return self.pages[name].is_checked(selector)
+
     def select(self, name, selector, value):
         self.pages[name].select_option(selector, value)
 

@@ -27,7 +27,8 @@ def pages(site) -> dict[str, tuple[set, set]]:
         f"/laboratori/{lab}/presenze/s1": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
         f"/laboratori/{draft}": ({STAFF, AUDITOR}, set()),  # a draft is in nobody else's catalogue
         "/anci/questionari": ({STAFF, AUDITOR}, {AMBITO, PARTICIPANT}),
-        f"/anci/questionari/{site.surveys['needs']}": ({STAFF, AUDITOR}, {AMBITO, PARTICIPANT}),
+        "/anci/questionari/nuovo": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
+        f"/anci/questionari/{site.surveys['needs']}": ({STAFF, AUDITOR, AMBITO}, {PARTICIPANT}),  # its results
         "/strumenti": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
         f"/strumenti/documenti/{site.toolkit['document']}": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
         "/strumenti/proposte": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),

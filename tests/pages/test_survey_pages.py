@@ -18,7 +18,7 @@ def form_order(visitor) -> list[str]:
 
 
 def sent_version(visitor) -> int:
-    found = re.search(r"Graduatoria inviata \(versione (\d+)\)", visitor.text("#esito"))
+    found = re.search(r"Risposte inviate \(versione (\d+)\)", visitor.text("#esito"))
     assert found, visitor.text("main")
     return int(found.group(1))
 

@@ -1,6 +1,6 @@
 """The results page's table states a tie as a tie: the same place, marked, and listed with its method."""
 
-from services.gateway.pages.survey_pages import ranking_table
+from services.gateway.pages.survey_results import ranking_table
 from services.surveys.aggregation import aggregate
 
 QUESTION = {"id": "priorita", "type": "ranking", "text": "Ordini",

@@ -129,3 +129,19 @@ def test_the_close_of_an_anonymous_survey_releases_every_sealed_answer_at_once_n
     assert type(released).__name__ == "AnonymousAnswersReleased" and type(closed).__name__ == "Closed"
     assert sorted(b["answers"]["utilita"] for b in released.ballots) == [1, 2, 3, 4, 5]
     assert all(set(b) == {"ballot", "answers", "history", "labs", "ats"} for b in released.ballots)
+
+
+def test_a_required_question_left_unanswered_is_named_and_an_optional_one_may_be_left_out():
+    questions = [{"id": "voto", "type": "likert", "text": "Quanto?", "required": True},
+                 {"id": "note", "type": "text", "text": "Osservazioni"}]
+    for answers in ({"note": "solo una nota"}, {}):
+        with pytest.raises(Invalid) as refused:
+            check_answers(questions, answers)
+        assert refused.value.details == {"answers": {"voto": ["an answer is required"]}}
+    assert check_answers(questions, {"voto": 4}) == {"voto": 4}
+
+
+def test_with_no_required_question_an_empty_response_is_still_refused():
+    with pytest.raises(Invalid) as refused:
+        check_answers(outcome_evaluation(["l"])["questions"], {})
+    assert refused.value.details == {"answers": ["Missing data for required field."]}

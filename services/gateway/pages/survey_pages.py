@@ -1,49 +1,68 @@
-"""The needs survey's ranking form, for whoever answers a survey: an Ambito's head of Ufficio di Piano
-(or a participant, for a survey of participants). Ordering works without JavaScript (each up/down
-button submits the form and the page comes back reordered, nothing saved) and, with
-``static/graduatoria.js``, by dragging or with the same buttons in place, announced to screen readers.
-Saving is ``PUT /surveys/{survey_id}/responses/mine``; amending is saving again until the close.
+"""A survey's answer page, for whoever answers it: an Ambito's head of Ufficio di Piano (a survey of the
+Ambiti) or a participant (a survey of participants). Every question is in one form: a ranking, ordered
+without JavaScript (each up/down button submits the form and the page comes back reordered, the other
+answers as they were, nothing saved) and, with ``static/graduatoria.js``, by dragging or with the same
+buttons in place, announced to screen readers; a likert and a single choice as radios, a multiple choice
+as checkboxes, a text as a textarea. Saving is ``PUT /surveys/{survey_id}/responses/mine``; amending is
+saving again until the close. The API judges the answers; its refusals show beside their questions.
+
+An anonymous survey's answer is read and amended only with the secret the API gives with the first
+answer: the page shows it once, then asks for it back, and keeps it nowhere but in the form it sends.
 """
 
 import uuid
 
-from rebuilding.errors import Invalid
+from werkzeug.wrappers import Request
+
+from rebuilding.errors import Forbidden, Invalid
 from services import labels
+from services.gateway.pages.operations import perform
 from services.gateway.pages.routes import form_key, web_page
-from services.registry.domain import ATS_CODES
+from services.gateway.pages.survey_forms import answer_problems, answers_from_form, moved, start_values
+from services.gateway.surveys_routes import SECRET_HEADER
+from services.surveys.domain import TEXT_ANSWER_LENGTH
 
 ANSWER = "PUT /surveys/{survey_id}/responses/mine"
-MOVES = {"su": -1, "giu": 1}
+MINE = "GET /surveys/{survey_id}/responses/mine"
+RESULTS = "GET /surveys/{survey_id}/results"
+WRONG_SECRET = "Il codice non corrisponde a una Sua risposta a questo questionario: lo controlli e riprovi."
 
 
-def ranking_questions(survey: dict) -> list[dict]:
-    return [q for q in survey.get("questions", []) if q["type"] == "ranking"]
+def with_secret(request, secret: str) -> Request:
+    """The page's request carrying the respondent's secret as the API reads it: in its header."""
+    environ = dict(request.environ)
+    environ["HTTP_" + SECRET_HEADER.upper().replace("-", "_")] = secret
+    return Request(environ)
 
 
-def start_order(question: dict, saved: list | None) -> list[str]:
-    """The saved ranking first (it may be partial), then the items it leaves out in the survey's order."""
-    ids = [item["id"] for item in question["items"]]
-    ranked = [i for i in (saved or []) if i in ids]
-    return ranked + [i for i in ids if i not in ranked]
+def saved_response(ctx, survey: dict, secret: str | None) -> tuple[dict, str | None]:
+    """The caller's saved response, and a problem with the secret if any.
+
+    An anonymous answer needs its secret: without it (or with a wrong one) the response is
+    ``locked``, which the page shows as a request for the secret.
+    """
+    path = {"survey_id": survey["id"]}
+    if not survey.get("anonymous"):
+        return ctx.perform(MINE, path=path), None
+    try:
+        if secret:
+            return perform(ctx.service, with_secret(ctx.request, secret), ctx.principal, MINE, path=path), None
+        return ctx.perform(MINE, path=path), None
+    except Forbidden:
+        return {"answered": True, "locked": True}, WRONG_SECRET if secret else None
 
 
-def order_from_form(form, question: dict) -> list[str]:
-    """The order the form sent: every item once, or the form was tampered with (400)."""
-    ids = [item["id"] for item in question["items"]]
-    order = form.getlist(f"ordine-{question['id']}")
-    if sorted(order) != sorted(ids):
-        raise Invalid("the ranking must hold each item once", {f"ordine-{question['id']}": ["each item once"]})
-    return order
-
-
-def moved(order: list[str], item: str, direction: str) -> list[str]:
-    if item not in order or direction not in MOVES:
-        raise Invalid("unknown move", {"sposta": ["an item and su or giu"]})
-    at = order.index(item)
-    to = min(max(at + MOVES[direction], 0), len(order) - 1)
-    order = list(order)
-    order[at], order[to] = order[to], order[at]
-    return order
+def move_announced(values: dict, questions: list[dict], move: str) -> str:
+    """Apply a ``question|item|su-or-giu`` move to ``values`` and say where the item went."""
+    question_id, _, rest = move.partition("|")
+    item, _, direction = rest.partition("|")
+    rankings = {q["id"]: q for q in questions if q["type"] == "ranking"}
+    if question_id not in rankings:
+        raise Invalid("unknown question", {"sposta": ["a ranking question of this survey"]})
+    order = values[question_id] = moved(values[question_id], item, direction)
+    label = next(i["label"] for i in rankings[question_id]["items"] if i["id"] == item)
+    return (f"«{label}» ora in posizione {order.index(item) + 1} di {len(order)}. "
+            "La graduatoria non è ancora inviata.")
 
 
 class SurveyPages:
@@ -52,93 +71,39 @@ class SurveyPages:
     @web_page("GET", "/questionari")
     def page_surveys(self, ctx):
         ctx.require(ANSWER)
-        surveys = ctx.perform("GET /surveys", query={"status": "open"})
-        return ctx.render("questionari.html", surveys=surveys)
+        surveys = ctx.perform("GET /surveys", query={"status": "open", "per_page": 200})
+        closed = ctx.perform("GET /surveys", query={"status": "closed", "per_page": 200})
+        return ctx.render("questionari.html", surveys=surveys, closed=closed)
 
     @web_page("GET,POST", "/questionari/<survey_id>")
     def page_survey_answer(self, ctx, survey_id):
         ctx.require(ANSWER)
         path = {"survey_id": survey_id}
         survey = ctx.perform("GET /surveys/{survey_id}", path=path)
-        mine = ctx.perform("GET /surveys/{survey_id}/responses/mine", path=path)
-        saved_answers = mine.get("answers") or {}
-        questions = ranking_questions(survey)
-        orders = {q["id"]: start_order(q, saved_answers.get(q["id"])) for q in questions}
-        announcement, just_saved = None, False
-        if ctx.request.method == "POST":
-            form = ctx.request.form
-            orders = {q["id"]: order_from_form(form, q) for q in questions}
+        questions = survey.get("questions", [])
+        form = ctx.request.form if ctx.request.method == "POST" else None
+        secret = (form.get("segreto", "").strip() or None) if form is not None else None
+        mine, secret_problem = saved_response(ctx, survey, secret)
+        values = start_values(questions, mine.get("answers") or {})
+        problems, general, announcement, saved, given_secret, status = {}, [], None, None, None, 200
+        if form is not None and form.get("azione") != "apri" and not mine.get("locked"):
+            values = answers_from_form(form, questions)
             if form.get("sposta"):
-                question_id, _, rest = form["sposta"].partition("|")
-                item, _, direction = rest.partition("|")
-                if question_id not in orders:
-                    raise Invalid("unknown question", {"sposta": ["a question of this survey"]})
-                orders[question_id] = moved(orders[question_id], item, direction)
-                labels_ = {i["id"]: i["label"] for q in questions for i in q["items"]}
-                announcement = (f"«{labels_[item]}» ora in posizione {orders[question_id].index(item) + 1} "
-                                f"di {len(orders[question_id])}. La graduatoria non è ancora inviata.")
+                announcement = move_announced(values, questions, form["sposta"])
             else:
-                answers = {**saved_answers, **orders}
-                ctx.perform(ANSWER, path=path, body={"answers": answers}, idempotency_key=form_key(ctx))
-                mine = ctx.perform("GET /surveys/{survey_id}/responses/mine", path=path)
-                just_saved = True
-        return ctx.render("questionario.html", survey=survey, questions=questions, orders=orders, mine=mine,
-                          announcement=announcement, just_saved=just_saved, key=uuid.uuid4().hex)
-
-
-RESULTS = "GET /surveys/{survey_id}/response-rate"
-METHODS = {"schulze": "Schulze", "borda": "Borda", "mean_rank": "posizione media"}
-
-
-def places(order: list[list[str]]) -> dict[str, tuple[int, bool]]:
-    """Each item's place in an order of tiers, and whether it shares it (a tie is a tie, not an order)."""
-    found, place = {}, 1
-    for tier in order:
-        for item in tier:
-            found[item] = (place, len(tier) > 1)
-        place += len(tier)
-    return found
-
-
-def ranking_table(result: dict, question: dict) -> dict | None:
-    """One scope's ranking question as rows for the page: per item its Schulze place, Borda, mean rank."""
-    answer = next((q for q in result.get("questions", []) if q["question_id"] == question["id"]), None)
-    if answer is None or not answer.get("ranking"):
-        return None
-    ranking = answer["ranking"]
-    labels_ = {i["id"]: i["label"] for i in question["items"]}
-    schulze = places(ranking["schulze"]["order"])
-    rows = [{"label": labels_.get(item, item), "place": schulze[item][0], "tied": schulze[item][1],
-             "borda": ranking["borda"]["scores"][item], "mean": ranking["mean_rank"]["scores"][item]}
-            for item in ranking["items"]]
-    rows.sort(key=lambda r: (r["place"], r["label"]))
-    winner = ranking.get("condorcet_winner")
-    ties = [(METHODS.get(t["method"], t["method"]), [labels_.get(i, i) for i in t["items"]])
-            for t in ranking.get("ties", [])]
-    return {"ballots": ranking["ballots"], "rows": rows, "winner": labels_.get(winner, winner) if winner else None,
-            "ties": ties}
-
-
-class SurveyResultsPages:
-    """For ANCI staff (and the auditor): the surveys, and one survey's rankings and response rate."""
-
-    @web_page("GET", "/anci/questionari")
-    def page_survey_list(self, ctx):
-        ctx.require(RESULTS)
-        return ctx.render("questionari_anci.html", surveys=ctx.perform("GET /surveys"))
-
-    @web_page("GET", "/anci/questionari/<survey_id>")
-    def page_survey_results(self, ctx, survey_id):
-        ctx.require(RESULTS)
-        path = {"survey_id": survey_id}
-        survey = ctx.perform("GET /surveys/{survey_id}", path=path)
-        rate = ctx.perform(RESULTS, path=path)
-        scopes = []
-        if survey["status"] != "draft":
-            for scope in ["region"] + [f"ats:{code}" for code in ATS_CODES]:
-                result = ctx.perform("GET /surveys/{survey_id}/results", path=path, query={"scope": scope})
-                name = "Regione Lombardia" if scope == "region" else labels.label("ats", scope[4:])
-                tables = [(q, ranking_table(result, q)) for q in ranking_questions(survey)]
-                scopes.append({"scope": scope, "name": name, "responses": result["responses"],
-                               "withheld": result.get("withheld"), "tables": [(q, t) for q, t in tables if t]})
-        return ctx.render("risultati.html", survey=survey, rate=rate, scopes=scopes)
+                body = {"answers": values, **({"secret": secret} if secret else {})}
+                try:
+                    saved = ctx.perform(ANSWER, path=path, body=body, idempotency_key=form_key(ctx))
+                except Invalid as refused:
+                    problems, general = answer_problems(refused)
+                    status = 400
+                else:
+                    given_secret = saved.get("secret")
+                    secret = given_secret or secret
+                    mine, _ = saved_response(ctx, survey, secret)
+                    values = start_values(questions, mine.get("answers") or {})
+        return ctx.render("questionario.html", status, survey=survey, questions=questions, values=values,
+                          mine=mine, problems=problems, general=general, announcement=announcement, saved=saved,
+                          secret=secret, given_secret=given_secret, secret_problem=secret_problem,
+                          results=ctx.may(RESULTS), text_limit=TEXT_ANSWER_LENGTH, likert=labels.LIKERT,
+                          key=uuid.uuid4().hex)
