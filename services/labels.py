@@ -76,6 +76,7 @@ REFUSAL_REASONS = {
     "answered": "ha già risposto a questo questionario anonimo: per modificare la risposta serve il codice "
                 "ricevuto con la prima risposta",
     "not_closed": "le risposte di un questionario anonimo si leggono tutte insieme, dopo la chiusura",
+    "too_few": "le risposte di un questionario anonimo si scaricano solo quando sono almeno 3, per l'anonimato",
 }
 
 DOCUMENT_KINDS = {

@@ -128,14 +128,15 @@ class SurveysRoutes:
 
     @api.route("GET", "/surveys/{survey_id}/export.csv", summary="The answers, as CSV; anonymous ones name nobody",
                tag="reports", produces="text/csv",
-               responses={404: "No such survey", 409: "Anonymous and not yet closed"})
+               responses={404: "No such survey", 409: "Anonymous and not yet closed, or with fewer than 3 answers"})
     def export_csv(self, request, access, body, query, survey_id):
         return attachment(export_csv(call(self.surveys.export_rows, survey_id)), "text/csv",
                           f"questionario-{survey_id}.csv")
 
     @api.route("GET", "/surveys/{survey_id}/export.xlsx",
                summary="The answers, as an Excel workbook; anonymous ones name nobody", tag="reports",
-               produces=XLSX, responses={404: "No such survey", 409: "Anonymous and not yet closed"})
+               produces=XLSX,
+               responses={404: "No such survey", 409: "Anonymous and not yet closed, or with fewer than 3 answers"})
     def export_xlsx(self, request, access, body, query, survey_id):
         return attachment(export_xlsx(call(self.surveys.export_rows, survey_id)), XLSX,
                           f"questionario-{survey_id}.xlsx")

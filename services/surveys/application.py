@@ -6,7 +6,8 @@ from eventsourcing.application import AggregateNotFoundError
 from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound
 from rebuilding.eventstore import IN_MEMORY, ServiceApplication, aggregate_id
 from services.surveys import results as computed
-from services.surveys.domain import SealedBallot, Survey, ballot_key, check_definition, new_secret
+from services.surveys.domain import (ANONYMITY_THRESHOLD, SealedBallot, Survey, ballot_key, check_definition,
+                                     new_secret)
 from services.surveys.mail import SurveyMail
 from services.surveys.projections import LabsFacts, RegistryFacts, SurveyList
 
@@ -254,6 +255,9 @@ class SurveysApplication(ServiceApplication):
     def export_rows(self, survey_id: str) -> dict:
         """Every answer that counts, one row each; an anonymous survey's rows name nobody, in a random order."""
         survey = self._released(survey_id)
+        if survey.anonymous and 0 < len(survey.ballots) < ANONYMITY_THRESHOLD:
+            raise Conflict(f"an anonymous survey's answers are exported only from {ANONYMITY_THRESHOLD} answers on: "
+                           "fewer, beside the response rate, could tell who answered what", {"reason": "too_few"})
         rows = []
         if survey.anonymous:
             for ballot in sorted(survey.ballots, key=lambda b: b["ballot"]):

@@ -108,6 +108,7 @@ def plans(world: World) -> dict[str, list[Call]]:
         "GET /surveys/{survey_id}/responses/mine": [Call({"survey_id": world.survey})],
         "GET /surveys/{survey_id}/results": [Call({"survey_id": world.survey}),
                                              Call({"survey_id": world.survey}, query={"scope": "ats:bergamo"})],
+        "GET /surveys/{survey_id}/text-answers": [Call({"survey_id": world.survey})],
         "GET /surveys/{survey_id}/response-rate": [Call({"survey_id": world.survey})],
         "GET /surveys/{survey_id}/export.csv": [Call({"survey_id": world.survey})],
         "GET /surveys/{survey_id}/export.xlsx": [Call({"survey_id": world.survey})],

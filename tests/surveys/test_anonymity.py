@@ -105,6 +105,10 @@ def test_an_anonymous_answer_is_amended_and_read_only_with_its_secret(surveys, r
         surveys.results(survey_id)
     surveys.transition(survey_id, "close")
     assert surveys.my_response(survey_id, person=alice, secret=secret)["answers"] == {"utilita": 4}
+    with pytest.raises(Conflict) as too_few:  # two answers, and the response rate names both who answered
+        surveys.export_rows(survey_id)
+    assert too_few.value.details == {"reason": "too_few"}
+    assert surveys.text_answers(survey_id)["withheld"] is True
 
 
 def test_only_participants_of_the_surveys_labs_answer_it(surveys, registry, labs, participants, territory):

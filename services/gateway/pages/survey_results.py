@@ -179,7 +179,8 @@ class SurveyResultsPages:
         action = NEXT.get(survey["status"])
         return ctx.render("risultati.html", survey=survey, rate=rate, scopes=scopes, texts=texts,
                           unavailable=unavailable, lab_titles=lab_titles, done=ctx.request.args.get("fatto"),
-                          exports=bool(scopes) and ctx.may("GET /surveys/{survey_id}/export.csv"),
+                          exports=bool(scopes) and not scopes[0]["withheld"]
+                          and ctx.may("GET /surveys/{survey_id}/export.csv"),
                           action=(action, TRANSITIONS[action]) if action and ctx.may(
                               f"POST /surveys/{{survey_id}}/{action}") else None,
                           back="/anci/questionari" if ctx.may(RATE) else "/questionari", key=uuid.uuid4().hex)
