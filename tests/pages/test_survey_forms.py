@@ -6,7 +6,7 @@ from werkzeug.datastructures import MultiDict
 
 from rebuilding.errors import Invalid
 from rebuilding.schemas import validated
-from services.gateway.pages.problems import italian
+from services.gateway.pages.form_errors import italian
 from services.gateway.pages.survey_forms import (answer_problems, answers_from_form, definition_problems,
                                                  items_from_lines, start_values, survey_from_form)
 from services.surveys.domain import check_answers, check_definition
@@ -69,8 +69,7 @@ def test_the_form_starts_from_the_saved_answers_and_each_ranking_whole():
 
 @pytest.mark.parametrize("message, expected", [
     ("Missing data for required field.", "Campo obbligatorio."),
-    ("contains a control character (U+0000), which is not allowed here",
-     "Contiene un carattere di controllo, che non è ammesso."),
+    ("contains a control character (U+0000), which is not allowed here", "Contiene un carattere non ammesso."),
     ("d3: a single_choice question needs two options at least", "Servono almeno due voci, una per riga."),
     ("something no one translated", "Valore non valido."),
 ])
@@ -126,3 +125,10 @@ def test_too_many_items_are_counted_as_items_not_characters():
     with pytest.raises(Invalid) as refused:
         validated(SurveyCreate(), body)
     assert definition_problems(refused.value, slots) == {"domanda-1-voci": "Al massimo 50 voci."}
+
+
+def test_an_items_label_too_long_is_counted_in_characters_and_too_many_items_in_items():
+    body, slots = survey_from_form(new_survey_form(**{"domanda-1-voci": "Uno\n" + "x" * 301}))
+    with pytest.raises(Invalid) as refused:
+        validated(SurveyCreate(), body)
+    assert definition_problems(refused.value, slots) == {"domanda-1-voci": "Da 1 a 300 caratteri."}

@@ -26,6 +26,32 @@ MESSAGES = (
     (r"an empty file", "Il file è vuoto, o non è stato scelto."),
     (r"one file only", "Si può caricare un solo file."),
     (r"not a valid form|incomplete", "Il file non è arrivato per intero: riprovi."),
+    (r"Field may not be null\.", "Campo obbligatorio."),
+    (r"Not a valid date\.", "Inserisca una data valida."),
+    (r"Not a valid boolean\.", "Valore non valido."),
+    (r"letters, digits, '_', '\.' or '-'", "Il codice può contenere solo lettere, cifre, «_», «.» e «-»."),
+    # a survey's answers (services/surveys/domain.py)
+    (r"an answer is required", "Questa domanda è obbligatoria."),
+    (r"some text", "Scriva una risposta."),
+    (r"a whole number from 1 to 5", "Scelga un valore da 1 a 5."),
+    (r"an option id|not an option: .*", "Scelga una delle opzioni proposte."),
+    (r"a list of option ids, at least one", "Scelga almeno una delle opzioni proposte."),
+    (r"an option chosen twice", "Ogni opzione si sceglie una volta sola."),
+    (r"a ranking is a list.*|not an item of this question: .*|ranked more than once: .*",
+     "La graduatoria deve contenere ogni voce una volta sola."),
+    (r"no such question in this survey", "Domanda che non fa parte del questionario."),
+    # a survey's definition; the domain's problems of a question start with its id
+    (r"after opens", "La chiusura deve venire dopo l'apertura."),
+    (r"(?:.*: )?a \w+ question needs two (?:items|options) at least", "Servono almeno due voci, una per riga."),
+    (r"(?:.*: )?each of its (?:items|options) needs an id of its own", "Ogni voce deve avere un codice diverso."),
+    (r"each question needs an id of its own", "Ogni domanda deve avere un codice diverso."),
+    (r"a needs assessment is answered by the Ambiti", "Una rilevazione dei fabbisogni è rivolta agli Ambiti."),
+    (r"an outcome evaluation is answered by the participants of labs",
+     "Una valutazione degli esiti è rivolta ai partecipanti dei laboratori."),
+    (r"name the labs whose participants answer", "Scelga almeno un laboratorio."),
+    (r"only a survey of participants can be anonymous",
+     "Solo un questionario rivolto ai partecipanti dei laboratori può essere anonimo."),
+    (r"no lab .*", "Uno dei laboratori scelti non risulta (ancora) al servizio dei questionari."),
 )
 LIST_MESSAGES = ((r"Longer than maximum length (\d+)\.", "Al massimo {0} voci."),)
 
@@ -47,6 +73,11 @@ def _messages(value) -> list[str]:
     return [str(value)]
 
 
+def in_italian(value, is_list: bool = False) -> str:
+    """One field's messages (marshmallow's list, or a nested field's dict of them) in Italian, each once."""
+    return " ".join(dict.fromkeys(italian(m, is_list) for m in _messages(value)))
+
+
 def field_problems(error: DomainError, names: dict[str, str], lists: tuple[str, ...] = (),
                    limit: str | None = None) -> dict[str, str]:
     """Each page field's problem, in Italian: ``names`` maps the API's field names to the page's.
@@ -63,7 +94,7 @@ def field_problems(error: DomainError, names: dict[str, str], lists: tuple[str, 
     for api_name, value in details.items():
         if api_name == "reason" and isinstance(value, str) and api_name not in names:
             continue  # a refusal's reason code, not a field
-        text = " ".join(dict.fromkeys(italian(m, api_name in lists) for m in _messages(value)))
+        text = in_italian(value, api_name in lists)
         key = names.get(api_name, "")
         problems[key] = f"{problems[key]} {text}".strip() if key in problems else text
     return problems

@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 from rebuilding.errors import Invalid
-from services.gateway.pages.problems import italian_all
+from services.gateway.pages.form_errors import in_italian
 
 MOVES = {"su": -1, "giu": 1}
 QUESTION_SLOTS = 8
@@ -15,7 +15,6 @@ DEFINITION_FIELDS = {"title": "titolo", "kind": "tipo", "audience": "destinatari
                      "opens": "apertura", "closes": "chiusura", "questions": "domande"}
 QUESTION_FIELDS = {"text": "testo", "type": "tipo", "items": "voci", "options": "voci", "id": "voci",
                    "required": "obbligatoria"}
-TOO_MANY = re.compile(r"^Longer than maximum length (\d+)\.$")
 CHOICES = {"ranking": "items", "single_choice": "options", "multiple_choice": "options"}
 
 
@@ -92,13 +91,13 @@ def answer_problems(error: Invalid) -> tuple[dict[str, str], list[str]]:
     """The API's refusal of a response: an Italian message per question id, and those about the whole form."""
     details = error.details or {}
     answers = details.get("answers")
-    by_question = {str(k): italian_all(v) for k, v in answers.items()} if isinstance(answers, dict) else {}
+    by_question = {str(k): in_italian(v) for k, v in answers.items()} if isinstance(answers, dict) else {}
     general = []
     if isinstance(answers, list):
         general.append("Risponda almeno a una domanda.")
     for name, messages in details.items():
         if name != "answers":
-            general.append(italian_all(messages))
+            general.append(in_italian(messages))
     return by_question, general
 
 
@@ -162,18 +161,16 @@ def definition_problems(error: Invalid, slots: dict[int, int]) -> dict[str, str]
     """The API's refusal of a definition, in Italian by the form's field (``domanda-<slot>-<field>`` for a question)."""
     problems: dict[str, list[str]] = {}
 
-    def add(field: str, messages) -> None:
-        problems.setdefault(field, []).append(italian_all(messages))
+    def add(field: str, messages, is_list: bool = False) -> None:
+        problems.setdefault(field, []).append(in_italian(messages, is_list))
 
     for name, messages in (error.details or {}).items():
         if name == "questions" and isinstance(messages, dict):  # the schema's, by the question's index
             for index, fields in messages.items():
                 slot = slots.get(int(index)) if str(index).isdigit() else None
                 for field, field_messages in (fields.items() if isinstance(fields, dict) else [("testo", fields)]):
-                    if field in ("items", "options") and isinstance(field_messages, list):  # the list's length
-                        field_messages = [TOO_MANY.sub(r"at most \1 items", str(m)) for m in field_messages]
                     add(f"domanda-{slot}-{QUESTION_FIELDS.get(field, 'testo')}" if slot else "domande",
-                        field_messages)
+                        field_messages, is_list=field in ("items", "options") and isinstance(field_messages, list))
         elif name == "questions":  # the domain's, each "<question id>: <problem>"
             for message in messages if isinstance(messages, list) else [messages]:
                 question_id, colon, _ = str(message).partition(": ")
