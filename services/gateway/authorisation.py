@@ -154,6 +154,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "POST /toolkit/comments/{comment_id}/hide": STAFF,
     "POST /toolkit/proposals": {"participant": ENROLLED},
     "GET /toolkit/proposals": STAFF,
+    "GET /toolkit/proposals/mine": {"participant": ENROLLED},
     "POST /toolkit/proposals/{proposal_id}/publish": STAFF,
     "POST /toolkit/proposals/{proposal_id}/reject": STAFF,
     "GET /toolkit/stats/downloads": STAFF,
@@ -188,7 +189,7 @@ PERSONAL_DATA = frozenset({
     "GET /surveys/{survey_id}/export.csv",
     "GET /surveys/{survey_id}/export.xlsx",
     "GET /toolkit/documents/{document_id}", "POST /toolkit/documents/{document_id}/comments",
-    "POST /toolkit/proposals", "GET /toolkit/proposals",
+    "POST /toolkit/proposals", "GET /toolkit/proposals", "GET /toolkit/proposals/mine",
     "GET /programme/people", "GET /programme/enrolments",
 })
 """Operations whose answers carry personal data (people, registers, certificates, reports, the event

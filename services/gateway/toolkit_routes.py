@@ -224,6 +224,14 @@ class ToolkitRoutes:
     def list_proposals(self, request, access, body, query):
         return call(self.toolkit.list_proposals, query)
 
+    @api.route("GET", "/toolkit/proposals/mine",
+               summary="Your own proposals, newest first, a page at a time: pending, published (with the "
+                       "document) or rejected (with the reason)",
+               tag="toolkit", query=schemas.MyProposalsQuery, response=schemas.MyProposalPage)
+    def my_proposals(self, request, access, body, query):
+        return call(self.toolkit.proposals_of, access.principal.sub, schemas.MyProposalsQuery().dump(query),
+                    access.toolkit_reader)
+
     @api.route("POST", "/toolkit/proposals/{proposal_id}/publish",
                summary="Publish a proposal: a new document, or a new version; the proposer is told by e-mail",
                tag="toolkit", response=schemas.ProposalOutcome,

@@ -221,6 +221,13 @@ class ToolkitApplication(ServiceApplication):
     def list_proposals(self, status: str | None = None) -> list[dict]:
         return self.library.proposals(status)
 
+    def proposals_of(self, proposer: str, query: dict, reader: str | None = None) -> dict:
+        """``proposer``'s proposals, newest first, with what staff decided; a participant reads only their own."""
+        self.require_participant(reader)
+        if reader is not None and reader != proposer:
+            raise Forbidden("a participant reads only their own proposals")
+        return self.library.proposals_of(proposer, **query)
+
     # comments
 
     def comment(self, document_id: str, author: str, text: str, reader: str | None) -> dict:

@@ -144,6 +144,10 @@ class Library(Projection):
         " ats text, at timestamptz NOT NULL)",
         "CREATE TABLE IF NOT EXISTS {schema}.corrupt_files ("
         " sha256 text PRIMARY KEY, found_sha256 text, document_id uuid, version integer, at timestamptz NOT NULL)",
+        # when staff published or rejected a proposal, for its proposer's list (``proposals_of``); a read model
+        # made before this column has it empty for earlier decisions until it is rebuilt (docs/toolkit.md)
+        "ALTER TABLE {schema}.proposals ADD COLUMN IF NOT EXISTS decided_at timestamptz",
+        "CREATE INDEX IF NOT EXISTS proposals_proposer ON {schema}.proposals (proposer, submitted_at DESC)",
     )
 
     # documents
@@ -195,12 +199,13 @@ class Library(Projection):
     def on_proposal_published(self, cursor, event):
         data = event["data"]
         self.execute(cursor, "UPDATE {schema}.proposals SET status = 'published', document_id = %s,"
-                             " published_version = %s WHERE id = %s",
-                     (data["document_id"], data["version"], event["subject"]))
+                             " published_version = %s, decided_at = %s WHERE id = %s",
+                     (data["document_id"], data["version"], event["time"], event["subject"]))
 
     def on_proposal_rejected(self, cursor, event):
-        self.execute(cursor, "UPDATE {schema}.proposals SET status = 'rejected', rejection_reason = %s WHERE id = %s",
-                     (event["data"]["reason"], event["subject"]))
+        self.execute(cursor, "UPDATE {schema}.proposals SET status = 'rejected', rejection_reason = %s,"
+                             " decided_at = %s WHERE id = %s",
+                     (event["data"]["reason"], event["time"], event["subject"]))
 
     # comments
 
@@ -284,6 +289,24 @@ class Library(Projection):
             " submitted_at, published_version FROM {schema}.proposals"
             " WHERE %s::text IS NULL OR status = %s ORDER BY submitted_at, id", [status, status])
         return [{**r, "submitted_at": r["submitted_at"].isoformat()} for r in rows]
+
+    def proposals_of(self, proposer: str, page: int = 1, per_page: int = 20) -> dict:
+        """One person's proposals, newest first, a page at a time: what became of each, and when."""
+        rows = self.query(
+            "SELECT id::text, fields->>'title' AS title, fields->>'kind' AS kind, document_id::text, status,"
+            " reason, rejection_reason, published_version, file->>'filename' AS filename, submitted_at, decided_at,"
+            # a proposal names its document from the start only for a new version, which is never version 1
+            " CASE WHEN status = 'published' THEN published_version > 1 ELSE document_id IS NOT NULL END"
+            " AS new_version,"
+            " count(*) OVER () AS total FROM {schema}.proposals WHERE proposer = %s"
+            " ORDER BY submitted_at DESC, id LIMIT %s OFFSET %s", [proposer, per_page, (page - 1) * per_page])
+        if rows:
+            total = rows[0]["total"]
+        else:
+            total = self.query("SELECT count(*) AS n FROM {schema}.proposals WHERE proposer = %s", [proposer])[0]["n"]
+        items = [{**{k: v for k, v in r.items() if k != "total"}, "submitted_at": r["submitted_at"].isoformat(),
+                  "decided_at": r["decided_at"].isoformat() if r["decided_at"] else None} for r in rows]
+        return {"items": items, "total": total, "page": page, "per_page": per_page}
 
     def download_stats(self) -> dict:
         return {

@@ -84,6 +84,11 @@ class ProposalsQuery(Schema):
     status = Text(validate=validate.OneOf(("pending", "published", "rejected")))
 
 
+class MyProposalsQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
 # answers
 
 
@@ -157,6 +162,33 @@ class Proposal(Schema):
     rejection_reason = fields.String(allow_none=True)
     submitted_at = fields.String()
     published_version = fields.Integer(allow_none=True)
+
+
+class MyProposal(Schema):
+    """A proposal as its proposer follows it."""
+
+    id = fields.String()
+    title = fields.String()
+    kind = fields.String(metadata={"description": "template, administrative_act or guideline"})
+    new_version = fields.Boolean(metadata={"description": "a new version of a document, not a new document"})
+    status = fields.String(metadata={"description": "pending, published or rejected"})
+    reason = fields.String(metadata={"description": "what the proposer said the proposal brings"})
+    rejection_reason = fields.String(allow_none=True, metadata={"description": "staff's reason, once rejected"})
+    document_id = fields.String(allow_none=True, metadata={
+        "description": "the document: once published, the one it became or added a version to; before, for a new "
+                       "version, the one it is for; none for a new document not yet published"})
+    published_version = fields.Integer(allow_none=True, metadata={"description": "the version it became"})
+    filename = fields.String()
+    submitted_at = fields.String()
+    decided_at = fields.String(allow_none=True, metadata={
+        "description": "when staff published or rejected it; none while pending"})
+
+
+class MyProposalPage(Schema):
+    items = fields.List(fields.Nested(MyProposal))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
 
 
 class ProposalOutcome(Schema):

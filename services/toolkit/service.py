@@ -89,6 +89,13 @@ class ToolkitService(ServiceBase):
         return self.app.list_proposals(query.get("status"))
 
     @rpc
+    @accepts(query=schemas.MyProposalsQuery)
+    def proposals_of(self, proposer, query=None, reader=None):
+        """One person's proposals, newest first, a page at a time: status, rejection reason, the document it
+        became and its version, when it was sent and decided. ``reader`` (a participant) must be ``proposer``."""
+        return self.app.proposals_of(proposer, query, reader)
+
+    @rpc
     def publish_proposal(self, proposal_id, published_by):
         return self.app.publish_proposal(proposal_id, published_by)
 

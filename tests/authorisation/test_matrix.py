@@ -124,6 +124,7 @@ def plans(world: World) -> dict[str, list[Call]]:
         "POST /toolkit/comments/{comment_id}/hide": [Call({"comment_id": UNKNOWN}, body={"reason": "x"})],
         "POST /toolkit/proposals": [Call(body={})],
         "GET /toolkit/proposals": [Call()],
+        "GET /toolkit/proposals/mine": [Call(), Call(query={"per_page": 5, "page": 2})],
         "POST /toolkit/proposals/{proposal_id}/publish": [Call({"proposal_id": UNKNOWN})],
         "POST /toolkit/proposals/{proposal_id}/reject": [Call({"proposal_id": UNKNOWN}, body={"reason": "x"})],
         "GET /toolkit/stats/downloads": [Call()],

@@ -36,6 +36,8 @@ def pages(site) -> dict[str, tuple[set, set]]:
         "/strumenti/proponi": ({PARTICIPANT}, {STAFF, AMBITO, AUDITOR}),
         f"/strumenti/proponi?documento={site.toolkit['document']}": ({PARTICIPANT}, {STAFF, AMBITO, AUDITOR}),
         "/strumenti/statistiche": ({STAFF}, {AMBITO, PARTICIPANT, AUDITOR}),
+        "/strumenti/mie-proposte": ({PARTICIPANT}, {STAFF, AMBITO, AUDITOR}),
+        "/strumenti/mie-proposte?pagina=9": ({PARTICIPANT}, {STAFF, AMBITO, AUDITOR}),
         "/strumenti?tema=terzo-settore&ordine=downloads&per=10&pagina=2": ({STAFF, PARTICIPANT}, {AMBITO, AUDITOR}),
         "/questionari": ({AMBITO, PARTICIPANT}, {STAFF, AUDITOR}),
         f"/questionari/{site.surveys['needs']}": ({AMBITO}, {STAFF, AUDITOR}),  # not addressed to participants: 404

@@ -38,7 +38,7 @@ def cast(gateway, labs, registry, territory):
     learn(labs, registry)
     return {"people": people, "staff": Gateway.as_role(gateway, "staff"),
             "as": lambda person: Gateway.as_role(gateway, "participant", sub=person),
-            "auditor": Gateway.as_role(gateway, "auditor")}
+            "auditor": Gateway.as_role(gateway, "auditor"), "url": gateway, "ambito": ambito}
 
 
 def enrolled(cast, person) -> None:
@@ -198,3 +198,66 @@ def test_a_participants_proposal_is_seen_by_staff_alone_until_published_and_the_
     assert comment.status_code == 201, comment.text
     hidden = cast["staff"].post(f"/toolkit/comments/{comment.json()['id']}/hide", {"reason": "DEMO"})
     assert hidden.status_code == 200 and hidden.json()["hidden_reason"] == "DEMO"
+
+
+def test_a_participant_follows_their_own_proposals_until_staff_publish_or_reject_them_and_sees_no_one_elses(
+        cast, tmp_path, unique):
+    person, neighbour = cast["people"]
+    for someone in (person, neighbour):
+        enrolled(cast, someone)
+    proposer = cast["as"](person)
+    ids = []
+    for n, title in enumerate((f"Linea guida DEMO {unique}", f"Atto DEMO {unique}")):
+        fields = {"kind": "guideline", "title": title, "reason": f"motivo DEMO {n}"}
+        answer = eventually(lambda: post_form(proposer, "/toolkit/proposals",
+                                              write_form(tmp_path / "body", fields, f"proposta-{n}.txt",
+                                                         f"Proposta DEMO {n}\n".encode())))
+        assert answer.status_code == 201, answer.text
+        ids.append(answer.json()["id"])
+    first, second = ids
+
+    def mine(client=proposer, query="", total=2):
+        answer = client.get(f"/toolkit/proposals/mine{query}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["total"] == total, answer.text
+        return answer
+
+    pending = eventually(mine).json()
+    assert [p["id"] for p in pending["items"]] == [second, first]  # newest first
+    assert [(p["status"], p["decided_at"], p["document_id"]) for p in pending["items"]] == [("pending", None, None)] * 2
+    assert pending["items"][1]["title"] == f"Linea guida DEMO {unique}" and pending["items"][1]["reason"] == \
+        "motivo DEMO 0" and pending["items"][1]["filename"] == "proposta-0.txt"
+    assert "no-store" in mine().headers["Cache-Control"]
+    assert mine(query="?per_page=1&page=2").json()["items"][0]["id"] == first
+    assert proposer.get("/toolkit/proposals/mine?per_page=0").status_code == 400
+
+    assert mine(cast["as"](neighbour), total=0).json()["items"] == []
+    refused = {
+        "ambito": Gateway.as_role(cast["url"], "ambito", sub=person, ambito=cast["ambito"]),
+        "staff": cast["staff"], "auditor": cast["auditor"],
+        "subscriber": Gateway.as_role(cast["url"], "subscriber", sub=person),
+        "outsider": cast["as"]("3f1e6a39-0000-4000-8000-00000000beef"),  # a participant token of no participant
+    }
+    for who, client in refused.items():
+        answer = client.get("/toolkit/proposals/mine")
+        assert answer.status_code == 403 and person not in answer.text, (who, answer.text)
+    assert Gateway(cast["url"]).get("/toolkit/proposals/mine").status_code == 401
+
+    published_ = cast["staff"].post(f"/toolkit/proposals/{first}/publish")
+    assert published_.status_code == 200, published_.text
+    rejected = cast["staff"].post(f"/toolkit/proposals/{second}/reject", {"reason": "Duplica un atto DEMO"})
+    assert rejected.status_code == 200, rejected.text
+
+    def decided():
+        items = {p["id"]: p for p in mine().json()["items"]}
+        assert items[first]["status"] == "published" and items[second]["status"] == "rejected"
+        return items
+
+    items = eventually(decided)
+    assert (items[first]["document_id"], items[first]["published_version"], items[first]["rejection_reason"]) == \
+        (published_.json()["document_id"], 1, None)
+    assert items[second]["rejection_reason"] == "Duplica un atto DEMO" and items[second]["document_id"] is None
+    assert all(p["decided_at"] >= p["submitted_at"] for p in items.values())
+    document = proposer.get(f"/toolkit/documents/{items[first]['document_id']}")
+    assert document.status_code == 200 and document.json()["title"] == f"Linea guida DEMO {unique}"
+    assert mine(cast["as"](neighbour), total=0).json()["items"] == []

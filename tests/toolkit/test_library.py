@@ -6,6 +6,7 @@ import pytest
 
 from rebuilding import config
 from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound
+from rebuilding.rebuilds import rebuild, verify
 from tests.labs.conftest import learn
 from tests.labs.test_enrolment import new_lab
 from tests.toolkit.conftest import follow, settle_toolkit
@@ -97,6 +98,42 @@ def test_a_proposal_is_seen_by_staff_alone_until_published_and_its_proposer_is_t
     mails = [m for m in mailbox.Maildir(config.state_dir() / "mail") if "non accolta" in m["Subject"]
              and unique in m["Subject"]]
     assert len(mails) == 1 and "formato già presente" in mails[0].get_payload(decode=True).decode()
+
+
+def test_a_proposer_follows_their_proposals_newest_first_and_the_list_is_rebuilt_from_the_events_as_it_was(
+        toolkit, labs, registry, territory, participant, unique):
+    document = toolkit.publish_document(fields(unique), file(20), "staff-1")["id"]
+    first = toolkit.propose(participant, fields(unique, title=f"Primo DEMO {unique}"), file(21), "uno", None)["id"]
+    second = toolkit.propose(participant, {}, file(22, "modello-v2.pdf"), "due", document)["id"]
+    third = toolkit.propose(participant, fields(unique, title=f"Terzo DEMO {unique}"), file(23), "tre", None)["id"]
+    published = toolkit.publish_proposal(first, "staff-1")
+    toolkit.reject_proposal(second, "formato già presente (DEMO)", "staff-1")
+    settle_toolkit(toolkit)
+
+    mine = toolkit.proposals_of(participant, {"page": 1, "per_page": 20}, reader=participant)
+    assert mine["total"] == 3 and [p["id"] for p in mine["items"]] == [third, second, first]
+    shown = {p["id"]: p for p in mine["items"]}
+    assert (shown[first]["status"], shown[first]["document_id"], shown[first]["published_version"],
+            shown[first]["new_version"]) == ("published", published["document_id"], 1, False)
+    assert (shown[second]["status"], shown[second]["rejection_reason"], shown[second]["document_id"],
+            shown[second]["title"], shown[second]["new_version"], shown[second]["filename"]) == \
+        ("rejected", "formato già presente (DEMO)", document, f"Modello DEMO {unique}", True, "modello-v2.pdf")
+    assert (shown[third]["status"], shown[third]["document_id"], shown[third]["decided_at"]) == ("pending", None, None)
+    assert shown[first]["decided_at"] >= shown[first]["submitted_at"] and shown[second]["decided_at"]
+    page = toolkit.proposals_of(participant, {"page": 2, "per_page": 2}, reader=participant)
+    assert (page["total"], [p["id"] for p in page["items"]]) == (3, [first])
+
+    other = territory.person(territory.ambito())
+    learn(labs, registry)
+    labs.enrol(new_lab(labs, capacity=5), other)
+    follow(toolkit, labs, registry)
+    assert toolkit.proposals_of(other, {}, reader=other) == {"items": [], "total": 0, "page": 1, "per_page": 20}
+    with pytest.raises(Forbidden):
+        toolkit.proposals_of(participant, {}, reader=other)
+
+    assert [t.table for t in verify(toolkit, toolkit.library) if not t.same] == []
+    rebuild(toolkit, toolkit.library)
+    assert toolkit.proposals_of(participant, {"page": 1, "per_page": 20}, reader=participant) == mine
 
 
 def test_only_participants_propose_and_comment(toolkit, registry, labs, territory, unique):

@@ -2,6 +2,7 @@
 
 from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from werkzeug.wrappers import Response
@@ -24,13 +25,18 @@ SECURITY_HEADERS = {
 }
 
 
+ITALY = ZoneInfo("Europe/Rome")
+
+
 def italian_date(value) -> str:
-    """``2026-03-12`` → 12/03/2026; a date-time also with its time, 12/03/2026 alle 18:00."""
+    """``2026-03-12`` → 12/03/2026; a date-time also with its time in Italy, 12/03/2026 alle 18:00."""
     if not value:
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
     if isinstance(value, datetime):
+        if value.tzinfo is not None:  # the events' times are UTC
+            value = value.astimezone(ITALY)
         return value.strftime("%d/%m/%Y alle %H:%M")
     return value.strftime("%d/%m/%Y")
 

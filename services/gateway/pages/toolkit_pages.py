@@ -1,7 +1,7 @@
 """The toolkit's pages: participants (and staff) search it, read a document with its versions, download one,
-comment on it and propose their own; staff publish a document or a new version with its file, withdraw one,
-hide a comment, moderate the proposals and read the download statistics. Each calls the toolkit's API
-operations through ``operations.perform``: who may see what is the API's table.
+comment on it, propose their own and follow what became of their proposals; staff publish a document or a new
+version with its file, withdraw one, hide a comment, moderate the proposals and read the download statistics.
+Each calls the toolkit's API operations through ``operations.perform``: who may see what is the API's table.
 
 A form that carries a file is a ``streamed`` page: its body goes through ``uploads.received``, which
 streams it as the API does and checks its CSRF token before the API's handler keeps anything. A form the
@@ -254,8 +254,10 @@ class ToolkitPages:
         if ctx.request.args.get("fatto") == "inviata":
             return ctx.render("strumenti_esito.html", title="Proposta inviata",
                               text="Lo staff di ANCI Lombardia esaminerà la proposta: riceverà l'esito per posta "
-                                   "elettronica. Fino ad allora la proposta è visibile solo allo staff.",
-                              links=[("/strumenti/proponi", "Proponi un altro documento"),
+                                   "elettronica. Fino ad allora la proposta non compare nella cassetta degli "
+                                   "attrezzi: la trova, con il suo stato, tra le Sue proposte.",
+                              links=[("/strumenti/mie-proposte", "Vedi le Sue proposte e il loro stato"),
+                                     ("/strumenti/proponi", "Proponi un altro documento"),
                                      ("/strumenti", "Torna alla cassetta degli attrezzi")])
         form, status = {}, 200
         if ctx.request.method == "POST":
@@ -275,6 +277,23 @@ class ToolkitPages:
         return ctx.render("strumenti_documento.html", status, form=form, themes=ctx.perform("GET /programme/themes"),
                           kinds=KINDS, key=uuid.uuid4().hex, action="/strumenti/proponi", proposal=True,
                           document=document, limit=limit_text())
+
+    @web_page("GET", "/strumenti/mie-proposte")
+    def page_toolkit_my_proposals(self, ctx):
+        key = "GET /toolkit/proposals/mine"
+        page = min(whole(ctx.request.args.get("pagina"), 1) or 1, MAX_PAGE)
+        found = ctx.perform(key, query={"page": page, "per_page": PER_PAGE})
+        pages = max(1, math.ceil(found["total"] / PER_PAGE))
+        if page > pages and found["total"]:  # past the last page: show the last one
+            page = pages
+            found = ctx.perform(key, query={"page": page, "per_page": PER_PAGE})
+
+        def page_link(n: int) -> str:
+            return f"/strumenti/mie-proposte?pagina={n}" if n > 1 else "/strumenti/mie-proposte"
+
+        return ctx.render("mie_proposte.html", found=found, page=page, pages=pages,
+                          previous=page_link(page - 1) if page > 1 else None,
+                          next=page_link(page + 1) if page < pages else None)
 
     # moderation and statistics
 
