@@ -3,14 +3,13 @@
 import email
 import mailbox
 import re
-import socket
-import threading
 from email import policy
 
 import pytest
 
 from rebuilding.mail import MaildirTransport, SmtpSettings, notifier_from_config
 from services.labs.notifications import enrolment_message
+from tests.support import SmtpSink
 
 EVENT_ID = "0b6f3c1e-6a2d-4b8e-9a57-3f1d2c4e5a60"
 
@@ -95,53 +94,6 @@ def test_smtp_urls_give_host_port_credentials_and_starttls():
         SmtpSettings.from_url("http://mail.example.it")
 
 
-class SmtpSink:
-    """A minimal SMTP server on 127.0.0.1 that keeps what it receives."""
-
-    def __init__(self):
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self.socket.getsockname()[1]
-        self.envelopes = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        connection, _ = self.socket.accept()
-        with connection, connection.makefile("rb") as reader:
-            def reply(text):
-                connection.sendall(text.encode() + b"\r\n")
-
-            reply("220 sink ready")
-            envelope = {"rcpt": []}
-            for line in reader:
-                verb = line[:4].decode().upper()
-                if verb in ("EHLO", "HELO"):
-                    reply("250 sink")
-                elif verb == "MAIL":
-                    envelope["from"] = line.decode().split(":", 1)[1].strip()
-                    reply("250 OK")
-                elif verb == "RCPT":
-                    envelope["rcpt"].append(line.decode().split(":", 1)[1].strip())
-                    reply("250 OK")
-                elif verb == "DATA":
-                    reply("354 end with .")
-                    data = []
-                    for chunk in reader:
-                        if chunk == b".\r\n":
-                            break
-                        data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
-                    envelope["data"] = b"".join(data)
-                    self.envelopes.append(envelope)
-                    envelope = {"rcpt": []}
-                    reply("250 queued")
-                elif verb == "QUIT":
-                    reply("221 bye")
-                    break
-                else:
-                    reply("502 not implemented")
-        self.socket.close()
-
-
 def test_with_an_smtp_url_the_message_reaches_the_smtp_server(tmp_path, monkeypatch):
     sink = SmtpSink()
     monkeypatch.setenv("REBUILDING_STATE_DIR", str(tmp_path))
@@ -150,7 +102,7 @@ def test_with_an_smtp_url_the_message_reaches_the_smtp_server(tmp_path, monkeypa
     subject, body = enrolment_message("waitlisted", "Anna Bianchi", "Co-progettazione", {"position": 3})
 
     notifier_from_config().send("anna.bianchi@comune.example.it", subject, body, EVENT_ID)
-    sink.thread.join(timeout=5)
+    sink.close()
 
     (envelope,) = sink.envelopes
     assert envelope["from"] == "<rebuilding@anci.example.it>"
