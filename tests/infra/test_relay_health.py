@@ -121,7 +121,7 @@ def test_health_is_degraded_for_the_relay_while_none_runs_and_recovers_when_one_
     try:
         def surveys_ok():
             surveys = requests.get(f"{platform}/health", headers=staff(), timeout=30).json()["services"]["surveys"]
-            assert surveys["status"] == "ok" and surveys["relay"]["alive"], surveys
+            assert surveys["status"] == "ok" and surveys["relay"]["alive"] and surveys["mail"]["alive"], surveys
             return surveys
 
         eventually(surveys_ok, timeout=30)

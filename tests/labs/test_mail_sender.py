@@ -68,6 +68,16 @@ def caught_up(labs) -> None:
     eventually(lambda: labs.projection(EnrolmentMail).position("labs") >= last, timeout=60)
 
 
+def both_running(labs, senders) -> None:
+    """Wait until each of ``senders`` has recorded a heartbeat: both are at work before any mail waits."""
+    def running():
+        beating = {int(b["instance"].rsplit(":", 1)[1]) for b in labs.mail_heartbeats.rows() if b["running"]}
+        assert {sender.process.pid for sender in senders} <= beating, [s.log() for s in senders]
+        return True
+
+    eventually(running, timeout=60)
+
+
 def test_the_labs_service_alone_sends_no_mail(start, labs, enrol, sink):
     start(LabsService)
     addresses = enrol(2)
@@ -126,6 +136,7 @@ def test_a_mail_sender_killed_mid_run_loses_no_mail_once_started_again(labs, enr
 def test_two_mail_senders_of_one_service_send_each_message_once(labs, enrol, sink):
     senders = [MailProcess("labs").start(), MailProcess("labs").start()]
     try:
+        both_running(labs, senders)
         addresses = []
         for _ in range(4):
             addresses += enrol(5)

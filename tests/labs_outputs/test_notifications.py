@@ -74,6 +74,37 @@ def test_italian_text_survives_the_round_trip_through_the_maildir(maildir_config
     assert "Niccolò Perè" in message.get_content()
 
 
+def test_a_long_italian_subject_and_body_arrive_whole_in_short_seven_bit_lines(maildir_config):
+    subject = "Si è liberato un posto: iscrizione confermata a «Città e comunità – co-progettazione dei servizi»"
+    body = "Gentile Niccolò,\n\n" + "una riga lunga, più lunga di una riga di posta: " * 12 + "\n.\nfine \n"
+    notifier_from_config().send("n.pere@example.it", subject, body, EVENT_ID)
+
+    (path,) = (maildir_config / "new").iterdir()
+    raw = path.read_bytes()
+    assert raw.isascii() and max(len(line) for line in raw.splitlines()) <= 78
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert message["Subject"] == subject
+    assert message.get_content() == body
+
+
+def test_a_line_break_in_a_header_is_refused_and_nothing_is_sent(maildir_config):
+    with pytest.raises(ValueError):
+        notifier_from_config().send("a@example.it\nBcc: b@example.it", "Oggetto", "Testo", EVENT_ID)
+    with pytest.raises(ValueError):
+        notifier_from_config().send("a@example.it", "Oggetto\r\nBcc: b@example.it", "Testo", EVENT_ID)
+    assert not (maildir_config / "new").exists() or not list((maildir_config / "new").iterdir())
+
+
+def test_a_senders_name_is_encoded_once_and_kept_as_written(maildir_config, monkeypatch):
+    monkeypatch.setenv("REBUILDING_MAIL_FROM", "ANCI Lombardia – Rebuilding $DEMO <rebuilding@anci.example.it>")
+    notifier_from_config().send("a@example.it", "Oggetto", "Testo", EVENT_ID)
+
+    (stored,) = mailbox.Maildir(maildir_config, create=False)
+    message = email.message_from_bytes(stored.as_bytes(), policy=policy.default)
+    assert message["From"].addresses[0].display_name == "ANCI Lombardia – Rebuilding $DEMO"
+    assert message["From"].addresses[0].addr_spec == "rebuilding@anci.example.it"
+
+
 def test_a_message_id_a_header_cannot_hold_becomes_a_stable_digest(tmp_path):
     from rebuilding.mail import Notifier
 
