@@ -136,7 +136,8 @@ def cmd_status(args) -> None:
 
 
 def describe_status(status: dict) -> list[str]:
-    """A service's status for an operator: its relay, and each read model with the failure it is stuck on."""
+    """A service's status for an operator: its relay and mail sender when at fault, and each read model
+    with the failure it is stuck on."""
     relay = status["relay"]
     lines = [f"{status['service']}: {status['status']}, {status['events']} events, "
              f"relay at {relay['position']} (lag {relay['lag']})"]
