@@ -311,7 +311,8 @@ def main() -> None:
         amqp = amqp_uri()
         labs = LabsApplication()
         print(f"{PEOPLE:,} DEMO people enrol in {LABS} labs of {CAPACITY} seats; {CLIENTS} concurrent clients; "
-              f"two labs processes, a gateway, a relay, a mail sender and an echo service, with PostgreSQL and RabbitMQ, "
+              f"two labs processes, a gateway, a relay, a mail sender and an echo service, "
+              f"with PostgreSQL and RabbitMQ, "
               f"on {os.cpu_count()} CPUs.\n", flush=True)
         people = registered_people(labs)
         lab_ids = published_labs(labs)

@@ -214,7 +214,8 @@ class Followers:
     def __init__(self, log_source, projections, health: ProjectionHealth):
         self.log = log_source
         self.followers = [Follower(log_source, projection, health) for projection in projections]
-        self._unpolled = set(self.followers)  # each polls once at least: a first success clears what an earlier instance left
+        # Each polls once at least: a first success clears what an earlier instance left.
+        self._unpolled = set(self.followers)
 
     def __bool__(self) -> bool:
         return bool(self.followers)
