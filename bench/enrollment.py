@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.enrollment
 
-In a throwaway database and vhost, it starts two labs instances, the registry, the gateway and the
-labs relay (``nameko run`` and ``rebuilding relay``, each in a process of its own),
+In a throwaway database and vhost, it starts two labs instances, the registry, the gateway, the
+labs relay and labs' mail sender (``nameko run``, ``rebuilding relay`` and ``rebuilding mail``, each in
+a process of its own),
 registers PEOPLE DEMO people in the registry, and has CLIENTS concurrent clients
 enrol each of them in one of LABS labs, through ``POST /labs/{id}/enrollments``.
 
@@ -14,7 +15,12 @@ It prints:
 - the time from a confirmed enrolment (its event's time) to that event reaching an
   outside pika subscriber, in a process of its own: p50 and p99; beside it, the same
   subscriber's delay for messages published straight to an exchange with pika;
-- both again for AT_REST enrolments made one at a time, once the burst is over.
+- both again for AT_REST enrolments made one at a time, once the burst is over;
+- the CPU time the two labs processes spent per enrolment of the burst (their read models caught
+  up), and the mail sender's per enrolment (its mail sent); beside them, the echo service's CPU
+  per round trip of its baseline: the floor of a nameko RPC's CPU. Where the code sends mail
+  from the labs processes (before issue 11, item 3), the mail sender does not start, and the
+  labs figure includes the mail.
 """
 
 import eventlet
@@ -103,11 +109,51 @@ def start_processes(address: str, amqp: str, logs: Path) -> list[subprocess.Pope
         "registry": [*nameko, "services.registry.service:RegistryService"],
         "gateway": [*nameko, "services.gateway.service:GatewayService"],
         "relay": [sys.executable, "-m", "rebuilding.cli", "relay", "labs"],
+        "mail": [sys.executable, "-m", "rebuilding.cli", "mail", "labs"],
         "echo": [*nameko, "bench.enrollment:Echo"],
     }
-    return [subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=open(logs / f"{name}.log", "w"))
-            for name, command in commands.items()]
+    return {name: subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=open(logs / f"{name}.log", "w"))
+            for name, command in commands.items()}
+
+
+def cpu_seconds(process: subprocess.Popen) -> float:
+    """The CPU time (user and system) a running process has used so far; 0 once it has ended."""
+    try:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def mail_sender_started(process: subprocess.Popen, log: Path) -> bool:
+    """Whether ``rebuilding mail labs`` runs: False where the code has no such command (mail in labs)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if "sending the mail of" in log.read_text():
+            return True
+        time.sleep(0.2)
+    raise SystemExit("the mail sender neither started nor ended in 60 s: see its log")
+
+
+def settled(labs: LabsApplication, mail_running: bool) -> None:
+    """Wait until labs' read models, and its mail when a mail sender runs, are up to the log's end."""
+    from services.labs.mail import EnrolmentMail
+
+    last = labs.last_position()
+    followers = [labs.catalogue, labs.participation] + ([labs.projection(EnrolmentMail)] if mail_running else [])
+    deadline = time.monotonic() + 120
+    while any(follower.position("labs") < last for follower in followers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def report_cpu(label: str, seconds: float, count: int, baseline: float | None = None) -> None:
+    line = f"{label:<46} {count:>6,} × {seconds / count * 1000:7.2f} ms CPU"
+    if baseline:
+        line += f"   {seconds / count / baseline:5.1f} × the echo's"
+    print(line, flush=True)
 
 
 def wait_for_gateway(base_url: str, token: str) -> None:
@@ -265,7 +311,8 @@ def main() -> None:
         amqp = amqp_uri()
         labs = LabsApplication()
         print(f"{PEOPLE:,} DEMO people enrol in {LABS} labs of {CAPACITY} seats; {CLIENTS} concurrent clients; "
-              f"two labs processes, a gateway, a relay and an echo service, with PostgreSQL and RabbitMQ, "
+              f"two labs processes, a gateway, a relay, a mail sender and an echo service, "
+              f"with PostgreSQL and RabbitMQ, "
               f"on {os.cpu_count()} CPUs.\n", flush=True)
         people = registered_people(labs)
         lab_ids = published_labs(labs)
@@ -275,13 +322,22 @@ def main() -> None:
         base_url, token = f"http://{address}", auth.mint("bench", ["staff"])
         logs = Path(os.environ["REBUILDING_STATE_DIR"])
         processes = start_processes(address, amqp, logs)
+        labs_processes = [processes["labs-1"], processes["labs-2"]]
         print(f"logs in {logs}\n", flush=True)
         try:
             wait_for_gateway(base_url, token)
+            mail_running = mail_sender_started(processes["mail"], logs / "mail.log")
+            settled(labs, mail_running)
+            labs_cpu, mail_cpu = sum(map(cpu_seconds, labs_processes)), cpu_seconds(processes["mail"])
             subscriber, results = listening(amqp, service_exchange("labs"), LABS * CAPACITY + AT_REST)
             seconds, latencies, statuses = enrol_through_gateway(base_url, token, plan)
+            settled(labs, mail_running)
+            labs_cpu = sum(map(cpu_seconds, labs_processes)) - labs_cpu
+            mail_cpu = cpu_seconds(processes["mail"]) - mail_cpu
             report("POST /labs/{id}/enrollments via the gateway", seconds, latencies)
+            echo_cpu = cpu_seconds(processes["echo"])
             report("baseline: raw nameko RPC round trip (echo)", *echo_baseline(amqp, len(plan))[:2])
+            echo_cpu = (cpu_seconds(processes["echo"]) - echo_cpu) / len(plan)
             outcomes = {status: statuses.count(status) for status in sorted(set(statuses))}
             print(f"{'outcomes (HTTP status: count)':<46} {outcomes}", flush=True)
             waiting = [person for (_, person), status in zip(plan, statuses) if status == 202][:AT_REST]
@@ -291,10 +347,15 @@ def main() -> None:
             report_delays("confirmed → outside pika subscriber", delays, set(lab_ids))
             report_delays("the same, one client at a time", delays, {rest_lab})
             report_delays("baseline: raw pika publish → subscriber", raw_pika_delays(amqp, LABS * CAPACITY))
+            where = "mail in its own process" if mail_running else "mail sent from these processes"
+            report_cpu(f"labs processes' CPU per enrolment ({where})", labs_cpu, len(plan), echo_cpu)
+            if mail_running:
+                report_cpu("the mail sender's CPU per enrolment", mail_cpu, len(plan), echo_cpu)
+            report_cpu("baseline: the echo service's CPU per RPC", echo_cpu * len(plan), len(plan))
         finally:
-            for process in processes:
+            for process in processes.values():
                 process.terminate()
-            for process in processes:
+            for process in processes.values():
                 process.wait(30)
             labs.close()
 

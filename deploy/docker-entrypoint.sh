@@ -2,9 +2,10 @@
 # The container's command, as PID 1 (exec), so SIGTERM reaches the service and it
 # stops gracefully:
 #   relay <service>...   the relay of those services' event logs
+#   mail <service>...    the mail sender of those services (their e-mail)
 #   <module>:<Class>...  a nameko service, e.g. services.labs.service:LabsService
 set -eu
-if [ "${1:-}" = relay ]; then
-  exec rebuilding "$@"
-fi
+case "${1:-}" in
+  relay|mail) exec rebuilding "$@" ;;
+esac
 exec nameko run --config deploy/nameko.yaml "$@"

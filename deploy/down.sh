@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop what deploy/up.sh started (RabbitMQ and PostgreSQL stay up).
+# Stop what deploy/up.sh started: the services, relays, mail senders and gateway, each
+# by its pid file in $STATE/run (RabbitMQ and PostgreSQL stay up).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE=${REBUILDING_STATE_DIR:-$PWD/var}

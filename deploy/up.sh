@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start the five services and the relays in the background, wait for a green
-# /health, then load the demo data. `deploy/down.sh` stops what this started.
+# Start the five services, the relays and the mail senders in the background, wait
+# for a green /health, then load the demo data. `deploy/down.sh` stops what this started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
@@ -26,6 +26,9 @@ start() {  # name, command...
 for service in registry labs surveys toolkit; do
   start "$service" "$BIN/nameko" run --config deploy/nameko.yaml "services.$service.service:${service^}Service"
   start "relay-$service" "$BIN/rebuilding" relay "$service"
+done
+for service in labs surveys toolkit; do  # the services that send e-mail, each from a process of its own
+  start "mail-$service" "$BIN/rebuilding" mail "$service"
 done
 start gateway "$BIN/nameko" run --config deploy/nameko.yaml services.gateway.service:GatewayService
 

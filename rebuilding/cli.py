@@ -56,14 +56,32 @@ def cmd_relay(args) -> None:
     """
     from rebuilding.relay import serve
 
+    serve_until_signalled("relay", "relaying", args.services, serve)
+
+
+def cmd_mail(args) -> None:
+    """Send the services' mail until SIGTERM or SIGINT (exit 0), or until it fails fatally (exit 1).
+
+    Database outages are waited out, and a refused message is retried; see ``rebuilding.mail``.
+    """
+    from rebuilding.mail import serve
+
+    for service in args.services:
+        if not any(cls.runs_in == "mail" for cls in application_class(service).projection_classes):
+            raise SystemExit(f"{service} sends no mail: it has no mail follower")
+    serve_until_signalled("mail", "sending the mail of", args.services, serve)
+
+
+def serve_until_signalled(command: str, doing: str, services: list[str], serve) -> None:
+    """Run ``serve(application_classes, stop)`` (``rebuilding.loops.serve``) until SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(threadName)s %(message)s")
-    # libpq names the relay's sessions in pg_stat_activity.application_name.
-    os.environ.setdefault("PGAPPNAME", f"rebuilding relay {' '.join(args.services)}")
-    classes = [application_class(name) for name in args.services]
+    # libpq names the process's sessions in pg_stat_activity.application_name.
+    os.environ.setdefault("PGAPPNAME", f"rebuilding {command} {' '.join(services)}")
+    classes = [application_class(name) for name in services]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"relaying {', '.join(args.services)}", file=sys.stderr, flush=True)
+    print(f"{doing} {', '.join(services)}", file=sys.stderr, flush=True)
     status = serve(classes, stop)
     if status:
         raise SystemExit(status)
@@ -118,10 +136,14 @@ def cmd_status(args) -> None:
 
 
 def describe_status(status: dict) -> list[str]:
-    """A service's status for an operator: its relay, and each read model with the failure it is stuck on."""
+    """A service's status for an operator: its relay and mail sender when at fault, and each read model
+    with the failure it is stuck on."""
     relay = status["relay"]
     lines = [f"{status['service']}: {status['status']}, {status['events']} events, "
              f"relay at {relay['position']} (lag {relay['lag']})"]
+    for who in ("relay", "mail"):
+        if who in status and status[who]["problem"]:
+            lines.append(f"  {who}: {status[who]['problem']}")
     for name, projection in status["projections"].items():
         lines.append(f"  {name} ({projection['source']}): {projection['status']}, "
                      f"at {projection['position']} of {projection['head']} (lag {projection['lag']})")
@@ -211,6 +233,10 @@ def parser() -> argparse.ArgumentParser:
     relay = commands.add_parser("relay", help="publish services' new events to RabbitMQ")
     relay.add_argument("services", nargs="+", choices=config.SERVICES)
     relay.set_defaults(run=cmd_relay)
+
+    mail = commands.add_parser("mail", help="send services' e-mail, in a process of its own (their mail followers)")
+    mail.add_argument("services", nargs="+", choices=config.SERVICES)
+    mail.set_defaults(run=cmd_mail)
 
     audit = commands.add_parser("audit", help="replay the event history").add_subparsers(dest="what", required=True)
     from rebuilding import audit as audit_commands

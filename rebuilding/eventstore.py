@@ -81,58 +81,73 @@ class KeyedLocks:
                     self._locks[key] = (lock, users - 1)
 
 
-class RelayCheckpoint(Checkpoint):
-    """How far the relay has published this service's log, and when each relay was last seen.
+class Heartbeats:
+    """When each process of one kind (relays, mail senders) last went round its loop, and how it fares.
 
-    A relay cannot be asked over RPC, so each relay process records a heartbeat in
-    ``relay_heartbeats``: the time (the database's clock) it last went round its loop,
-    whether it is running, and the error it is failing with, if any.
+    Such a process cannot be asked over RPC, so each records a heartbeat in its service's
+    schema (``relay_heartbeats``, ``mail_heartbeats``): the time (the database's clock) it last
+    went round its loop, whether it is running, and the error it is failing with, if any.
     """
 
-    name = "relay"
-
-    def read_model_ddl(self) -> list[SQL]:
-        return [SQL(
-            "CREATE TABLE IF NOT EXISTS {}.relay_heartbeats ("
-            "instance text PRIMARY KEY, last_seen timestamptz NOT NULL, running boolean NOT NULL, error text)"
-        ).format(Identifier(self.datastore.schema))]
+    def __init__(self, datastore, table: str):
+        self.datastore = datastore
+        self.table = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(table))
+        with datastore.transaction(commit=True) as cursor:
+            cursor.execute(SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "instance text PRIMARY KEY, last_seen timestamptz NOT NULL, running boolean NOT NULL, error text)"
+            ).format(self.table))
 
     def beat(self, instance: str, running: bool = True, error: str | None = None) -> None:
-        """Record that the relay ``instance`` is alive now (or has stopped), and how it fares."""
+        """Record that the process ``instance`` is alive now (or has stopped), and how it fares."""
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(SQL(
-                "INSERT INTO {}.relay_heartbeats VALUES (%s, now(), %s, %s) ON CONFLICT (instance) "
+                "INSERT INTO {} VALUES (%s, now(), %s, %s) ON CONFLICT (instance) "
                 "DO UPDATE SET last_seen = excluded.last_seen, running = excluded.running, error = excluded.error"
-            ).format(Identifier(self.datastore.schema)), (instance, running, error))
+            ).format(self.table), (instance, running, error))
 
-    def forget_heartbeats(self, older_than_seconds: float) -> None:
-        """Drop the rows of relays gone for longer than that."""
+    def forget(self, older_than_seconds: float) -> None:
+        """Drop the rows of processes gone for longer than that."""
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(SQL(
-                "DELETE FROM {}.relay_heartbeats WHERE last_seen < now() - make_interval(secs => %s)"
-            ).format(Identifier(self.datastore.schema)), (older_than_seconds,))
+            cursor.execute(SQL("DELETE FROM {} WHERE last_seen < now() - make_interval(secs => %s)")
+                           .format(self.table), (older_than_seconds,))
 
-    def heartbeats(self) -> list[dict]:
-        """Each relay's last heartbeat, the latest first, with ``age``: seconds since then."""
+    def rows(self) -> list[dict]:
+        """Each process's last heartbeat, the latest first, with ``age``: seconds since then."""
         with self.datastore.transaction() as cursor:
             cursor.execute(SQL(
-                "SELECT instance, last_seen, running, error, "
-                "extract(epoch FROM now() - last_seen)::float8 AS age "
-                "FROM {}.relay_heartbeats ORDER BY last_seen DESC"
-            ).format(Identifier(self.datastore.schema)))
+                "SELECT instance, last_seen, running, error, extract(epoch FROM now() - last_seen)::float8 AS age "
+                "FROM {} ORDER BY last_seen DESC"
+            ).format(self.table))
             return list(cursor.fetchall())
 
 
-def relay_status(checkpoint: RelayCheckpoint, service: str, last: int, stale_seconds: float) -> dict:
-    """The relay's part of a service's status: position, lag, whether a relay is at work.
+class RelayCheckpoint(Checkpoint):
+    """How far the relay has published this service's log; and its relays' heartbeats (``Heartbeats``)."""
 
-    ``problem`` (None when there is none) says why the service is degraded: no relay
-    has been seen for ``stale_seconds`` while events wait to be published, or the
-    relays that are running are all failing.
+    name = "relay"
+
+    def __init__(self, datastore):
+        super().__init__(datastore)
+        self.heartbeat_table = Heartbeats(datastore, "relay_heartbeats")
+
+    def beat(self, instance: str, running: bool = True, error: str | None = None) -> None:
+        self.heartbeat_table.beat(instance, running, error)
+
+    def forget_heartbeats(self, older_than_seconds: float) -> None:
+        self.heartbeat_table.forget(older_than_seconds)
+
+    def heartbeats(self) -> list[dict]:
+        return self.heartbeat_table.rows()
+
+
+def loop_status(beats: list[dict], lag: int, stale_seconds: float, who: str, waiting: str) -> dict:
+    """The part of a service's status about a process of its own (``rebuilding.loops``): is one at work?
+
+    ``problem`` (None when there is none) says why the service is degraded: no such process
+    has been seen for ``stale_seconds`` while ``lag`` events wait for one, or those that run
+    are all failing. ``who`` names the process ("relay"), ``waiting`` what the events wait for.
     """
-    position = checkpoint.position(service)
-    lag = last - position
-    beats = checkpoint.heartbeats()
     live = [b for b in beats if b["running"] and b["age"] <= stale_seconds]
     working = [b for b in live if b["error"] is None]
     latest = beats[0] if beats else None
@@ -144,23 +159,29 @@ def relay_status(checkpoint: RelayCheckpoint, service: str, last: int, stale_sec
         error = latest["error"] if latest else None
     problem = None
     if live and not working:
-        problem = f"the relay is failing: {error}"
+        problem = f"the {who} is failing: {error}"
     elif not live and lag > 0:
         if latest is None:
-            seen = "no relay has run yet"
+            seen = f"no {who} has run yet"
         elif latest["running"]:
-            seen = f"no relay seen for {latest['age']:.0f} s"
+            seen = f"no {who} seen for {latest['age']:.0f} s"
         else:
-            seen = f"the relay stopped {latest['age']:.0f} s ago"
-        problem = f"{seen}, and {lag} events wait to be published" + (f"; its last error: {error}" if error else "")
+            seen = f"the {who} stopped {latest['age']:.0f} s ago"
+        problem = f"{seen}, and {lag} events wait {waiting}" + (f"; its last error: {error}" if error else "")
     return {
-        "position": position,
         "lag": lag,
         "alive": bool(live),
         "last_seen": latest["last_seen"].isoformat() if latest else None,
         "error": error,
         "problem": problem,
     }
+
+
+def relay_status(checkpoint: RelayCheckpoint, service: str, last: int, stale_seconds: float) -> dict:
+    """The relay's part of a service's status: position, lag, whether a relay is at work (``loop_status``)."""
+    position = checkpoint.position(service)
+    return {"position": position,
+            **loop_status(checkpoint.heartbeats(), last - position, stale_seconds, "relay", "to be published")}
 
 
 class ServiceApplication(Application):
@@ -193,6 +214,8 @@ class ServiceApplication(Application):
             chain.install(config.database().conninfo(), datastore.schema, self.recorder.events_table_name)
             self.relay_checkpoint = RelayCheckpoint(datastore)
             self.projections = tuple(cls(datastore) for cls in self.projection_classes)
+            if self.mail_followers():
+                self.mail_heartbeats = Heartbeats(datastore, "mail_heartbeats")
             self.projection_health = ProjectionHealth(datastore)
             for projection in self.projections:
                 self.projection_health.register(projection)
@@ -252,6 +275,13 @@ class ServiceApplication(Application):
     def projection(self, cls: type) -> "object":
         return next(p for p in self.projections if isinstance(p, cls))
 
+    def followers_run_in(self, process: str) -> tuple:
+        """The read models and followers kept by ``process``: "service" (nameko's) or "mail" (``rebuilding mail``)."""
+        return tuple(p for p in self.projections if p.runs_in == process)
+
+    def mail_followers(self) -> tuple:
+        return self.followers_run_in("mail")
+
     def status(self) -> dict:
         """Positions in this service's log, how far its followers lag behind, and which are stuck."""
         last = self.last_position()
@@ -259,13 +289,20 @@ class ServiceApplication(Application):
         health = self.projection_health.rows()
         projections = {p.name: self._projection_status(p, last, health.get(p.name, {})) for p in self.projections}
         degraded = relay["problem"] or any(p["status"] != "ok" for p in projections.values())
-        return {
+        status = {
             "service": self.name,
             "status": "degraded" if degraded else "ok",
             "events": last,
             "relay": relay,
             "projections": projections,
         }
+        if self.mail_followers():
+            lag = max(projections[p.name]["lag"] for p in self.mail_followers())
+            status["mail"] = loop_status(self.mail_heartbeats.rows(), lag, config.relay_stale_seconds(),
+                                         "mail sender", "for it")
+            if status["mail"]["problem"]:
+                status["status"] = "degraded"
+        return status
 
     def _projection_status(self, projection, last: int, health: dict) -> dict:
         position = projection.position(projection.source)

@@ -203,6 +203,37 @@ class Follower:
             log.warning("%s could not record its failure", self.name)
 
 
+class Followers:
+    """The followers of one log, in one process: each round applies the next batch to those behind it.
+
+    The nameko service's projector (``rebuilding.nameko_ext.EventStore``) and the mail sender
+    (``rebuilding.mail.MailSender``) go round the same way; between rounds that applied nothing
+    they sleep until the log grows (``rebuilding.wakeups``), at most ``idle_seconds``.
+    """
+
+    def __init__(self, log_source, projections, health: ProjectionHealth):
+        self.log = log_source
+        self.followers = [Follower(log_source, projection, health) for projection in projections]
+        # Each polls once at least: a first success clears what an earlier instance left.
+        self._unpolled = set(self.followers)
+
+    def __bool__(self) -> bool:
+        return bool(self.followers)
+
+    def round(self) -> int:
+        """Apply the next batch to each follower behind the log's head; how many events were applied."""
+        # One cheap look at the log's head spares a transaction per read model that is up to date.
+        last = self.log.last_position()
+        behind = [f for f in self.followers if f in self._unpolled or f.failing or f.position < last]
+        self._unpolled.difference_update(behind)
+        return sum(follower.poll() for follower in behind)
+
+    def idle_seconds(self, poll_interval: float) -> float:
+        """How long to sleep at most before the next round: the poll interval, or less for a retry due."""
+        retries = [f.retry_at - time.monotonic() for f in self.followers if f.failing]
+        return max(0.0, min([poll_interval, *retries]))
+
+
 def decode(body: bytes) -> Envelope | None:
     """A live event from RabbitMQ, or None for a message that is not one."""
     try:

@@ -13,7 +13,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from rebuilding import config, idempotency, wakeups
 from rebuilding.errors import DomainError
-from rebuilding.followers import PAGE, Follower, RemoteLog, decode
+from rebuilding.followers import PAGE, Follower, Followers, RemoteLog, decode
 from rebuilding.retry import Backoff
 from rebuilding.topology import consumer_queue, dead_letters_of, generation_exchange, subscriber_queue
 
@@ -43,7 +43,9 @@ class EventStore(DependencyProvider):
     other. Those built from the service's own log follow it in place; those
     built from another service's log subscribe to it (``Subscription``). Every
     instance runs them all: the projections' advisory locks make the instances
-    take turns, so each event is applied once.
+    take turns, so each event is applied once. The followers that send mail are
+    not run here but in the service's mail sender (``rebuilding mail``): see
+    ``Projection.runs_in``.
     """
 
     def __init__(self, application_class):
@@ -57,11 +59,11 @@ class EventStore(DependencyProvider):
 
     def start(self):
         self._running = True
-        own = [p for p in self.app.projections if p.source == self.app.name]
-        followers = [Follower(self.app, projection, self.app.projection_health) for projection in own]
+        kept = self.app.followers_run_in("service")  # not the mail followers: ``rebuilding mail`` runs those
+        followers = Followers(self.app, [p for p in kept if p.source == self.app.name], self.app.projection_health)
         if followers:
             self.container.spawn_managed_thread(lambda: self._follow(followers), identifier="projector")
-        for projection in self.app.projections:
+        for projection in kept:
             if projection.source != self.app.name:
                 subscription = Subscription(self, projection)
                 self.container.spawn_managed_thread(subscription.run, identifier=subscription.queue_name)
@@ -87,26 +89,16 @@ class EventStore(DependencyProvider):
     def running(self) -> bool:
         return self._running
 
-    def _follow(self, followers):
+    def _follow(self, followers: Followers):
         """Apply the log's new events to each read model; between batches, sleep until the log grows.
 
         A commit to the log wakes it (``rebuilding.wakeups``); the poll interval is the longest it
         sleeps without one, and a follower waiting to retry a failure shortens it.
         """
-        unpolled = set(followers)  # each polls once at least: a first success clears what an earlier instance left
         with wakeups.wakeup_for(self.app) as wakeup:
             while self._running:
-                # One cheap look at the log's head spares a transaction per read model that is up to date.
-                last = self.app.last_position()
-                behind = [f for f in followers if f in unpolled or f.failing or f.position < last]
-                unpolled.difference_update(behind)
-                if not sum(follower.poll() for follower in behind):
-                    wakeup.wait(self._idle_seconds(followers))
-
-    @staticmethod
-    def _idle_seconds(followers) -> float:
-        retries = [f.retry_at - time.monotonic() for f in followers if f.failing]
-        return max(0.0, min([config.poll_interval(), *retries]))
+                if not followers.round():
+                    wakeup.wait(followers.idle_seconds(config.poll_interval()))
 
 
 class Subscription:

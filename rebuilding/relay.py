@@ -10,17 +10,14 @@ A batch is published in one go and then its confirms are awaited together:
 waiting for each message's confirm before the next is an order of magnitude
 slower on quorum queues, and buys nothing, since the position moves per batch.
 
-A relay rides out PostgreSQL and RabbitMQ going away: on a transient error
-(``rebuilding.retry.transient``) it drops its broker connection, waits with
-back-off and starts again from its last committed position. Any other error is a
-bug or a bad setting: the relay records it and ends, and so does its process,
-with a non-zero status, for its supervisor to restart it. While it runs, a relay
-records a heartbeat in the service's schema, which the service's status reads.
+A relay is a ``rebuilding.loops.Loop``: it rides out PostgreSQL and RabbitMQ going
+away (on a transient error it drops its broker connection, waits with back-off and
+starts again from its last committed position), ends its process on any other error,
+and records a heartbeat in the service's schema, which the service's status reads.
 """
 
 import json
 import logging
-import os
 import socket
 import threading
 import time
@@ -29,15 +26,14 @@ from itertools import islice
 import amqp
 from kombu import Connection
 
-from rebuilding import config, wakeups
+from rebuilding import config, loops
 from rebuilding.envelope import routing_key
-from rebuilding.retry import Backoff, TransientError, describe, retrying, transient
+from rebuilding.loops import Loop
+from rebuilding.retry import TransientError, describe
 from rebuilding.versions import exchange_name, for_generation
 
 log = logging.getLogger(__name__)
 
-FORGET_HEARTBEATS_AFTER = 7 * 24 * 3600.0
-"""Seconds after which the heartbeat of a relay that is gone is removed."""
 AMQP_HEARTBEAT = 30
 """Seconds of the broker connection's heartbeat; an idle relay reads from the broker well within it."""
 
@@ -79,9 +75,11 @@ class ConfirmingChannel:
             raise NotConfirmed("RabbitMQ refused a message")
 
 
-class Relay:
+class Relay(Loop):
+    what = "relay"
+
     def __init__(self, app, amqp_uri: str | None = None, batch_size: int = 500, instance: str | None = None):
-        self.app = app
+        super().__init__(app, app.relay_checkpoint.heartbeat_table, instance)
         self.amqp_uri = amqp_uri or config.amqp_uri()
         self.batch_size = batch_size
         # One exchange per generation of the service's events: rebuilding.versions.
@@ -90,11 +88,6 @@ class Relay:
         self.checkpoint = app.relay_checkpoint
         self.connection: Connection | None = None
         self.channel: ConfirmingChannel | None = None
-        self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
-        self.error: str | None = None  # what the relay is failing with, until it next succeeds
-        self._next_beat = 0.0
-        self.wakeup: wakeups.Wakeup | None = None  # set while ``run`` runs: a commit to the log ends an idle wait
-        self._stop: threading.Event | None = None
         self._read_broker_by = 0.0
         self._through: int | None = None  # the position this relay last committed, or saw committed
 
@@ -153,7 +146,7 @@ class Relay:
         Woken by the log's notification when ``run`` holds a wakeup; the broker's heartbeats
         are read at least every quarter of their interval, not on each wake, so as not to delay it.
         """
-        seconds = max(0.0, min(seconds, self._next_beat - time.monotonic(), AMQP_HEARTBEAT / 4))
+        seconds = max(0.0, min(seconds, self.until_next_beat(), AMQP_HEARTBEAT / 4))
         if self.wakeup is not None:
             if self.wakeup.wait(seconds, self._stop) and time.monotonic() < self._read_broker_by:
                 return
@@ -165,15 +158,9 @@ class Relay:
         self._read_broker_by = time.monotonic() + AMQP_HEARTBEAT / 4
         self.connection.heartbeat_check()
 
-    def beat(self, running: bool = True) -> None:
-        """Record in the database that this relay is alive, with the error it fails with, if any."""
-        self.checkpoint.beat(self.instance, running, self.error)
-        self._next_beat = time.monotonic() + config.relay_heartbeat_seconds()
-
     def step(self, poll_interval: float) -> None:
         """One round of the loop: a heartbeat when one is due, a batch, or a short wait."""
-        if time.monotonic() >= self._next_beat:
-            self.beat()
+        self.beat_if_due()
         if self.connection is None:
             self.connect()
         # A look at the log's head is cheaper than a batch's transaction when nothing is new.
@@ -182,82 +169,7 @@ class Relay:
         elif self.publish_batch() == 0:
             self.idle(poll_interval)
 
-    def run(self, stop: threading.Event, poll_interval: float | None = None, backoff: Backoff | None = None) -> None:
-        """Relay until ``stop`` is set, riding out database and broker outages.
-
-        Raises the first error that is not transient, after recording it.
-        """
-        poll_interval = config.poll_interval() if poll_interval is None else poll_interval
-        backoff = backoff or Backoff()
-        self._stop = stop
-        self.wakeup = wakeups.wakeup_for(self.app)
-        try:
-            while not stop.is_set():
-                try:
-                    self.step(poll_interval)
-                except Exception as error:
-                    if not transient(error):
-                        raise
-                    self.error = describe(error)
-                    delay = backoff.next_delay()
-                    log.warning("relay of %s: %s; retry %d in %.2f s",
-                                self.app.name, self.error, backoff.attempts, delay)
-                    self.close()  # start again from a fresh broker connection and the committed position
-                    self._next_beat = 0.0  # the next round records the error, or finds the database down
-                    stop.wait(delay)
-                else:
-                    if backoff.failing:
-                        log.info("relay of %s works again after %d retries", self.app.name, backoff.attempts)
-                        backoff.reset()
-                        self.error = None
-                        self._next_beat = 0.0
-        except BaseException as error:
-            self.error = describe(error)
-            self._last_beat(running=False)
-            raise
-        else:
-            self.error = None
-            self._last_beat(running=False)
-        finally:
-            self.wakeup.close()
-            self.wakeup = None
-            self.close()
-
-    def _last_beat(self, running: bool) -> None:
-        try:
-            self.beat(running)
-        except Exception as error:
-            log.warning("relay of %s could not record that it stopped: %s", self.app.name, describe(error))
-
 
 def serve(application_classes, stop: threading.Event) -> int:
-    """Relay each service's log in a thread of its own until ``stop`` is set.
-
-    Each relay retries transient errors on its own. The first fatal error in any
-    relay stops them all; the answer is then 1, the process's exit status, else 0.
-    """
-    failed = []
-
-    def relay(application_class) -> None:
-        name = application_class.name
-        try:
-            app = retrying(application_class, what=f"opening {name}'s event store", stop=stop)
-            try:
-                retrying(lambda: app.relay_checkpoint.forget_heartbeats(FORGET_HEARTBEATS_AFTER),
-                         what=f"tidying {name}'s relay heartbeats", stop=stop)
-                Relay(app).run(stop)
-            finally:
-                app.close()
-        except BaseException as error:
-            if stop.is_set() and transient(error):
-                return  # asked to stop during an outage
-            log.critical("relay of %s stopped: %s", name, describe(error), exc_info=True)
-            failed.append(name)
-            stop.set()
-
-    threads = [threading.Thread(target=relay, args=(cls,), name=f"relay-{cls.name}") for cls in application_classes]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return 1 if failed else 0
+    """Relay each service's log in a thread of its own until ``stop`` is set: ``rebuilding.loops.serve``."""
+    return loops.serve(application_classes, stop, Relay)

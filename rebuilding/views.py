@@ -98,6 +98,9 @@ class Projection(Checkpoint):
     """Which generation of another service's events its handlers read (``rebuilding.versions``)."""
     rebuildable: ClassVar[bool] = True
     """False for a follower whose effects leave the database (mail sent): a rebuild passes it by."""
+    runs_in: ClassVar[str] = "service"
+    """The process that keeps it: the service's own ("service"), or "mail", the service's mail
+    sender (``rebuilding mail``), so that the service's process never pays for mail."""
 
     def read_model_ddl(self) -> list[SQL]:
         return [SQL(ddl.replace("{schema}", self._schema_sql())) for ddl in self.tables]

@@ -1,12 +1,16 @@
 """Helpers for the integration and end-to-end tests."""
 
+import email
 import json
 import os
 import signal
+import socketserver
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from email import policy
 
 from contextlib import contextmanager
 
@@ -67,11 +71,13 @@ class Gateway:
         return self.request("POST", path, json=json, **kwargs)
 
 
-class RelayProcess:
-    """``rebuilding relay`` for some services, in a process of its own, as deployed.
+class LoopProcess:
+    """``rebuilding <command>`` for some services, in a process of its own, as deployed.
 
     Its log goes to a file (a pipe nobody reads would fill up and block it): ``log()``.
     """
+
+    command = ""
 
     def __init__(self, *services):
         self.services = services
@@ -81,7 +87,7 @@ class RelayProcess:
     def start(self):
         self.log_file = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rebuilding.cli", "relay", *self.services],
+            [sys.executable, "-m", "rebuilding.cli", self.command, *self.services],
             env=os.environ.copy(), stderr=self.log_file,
         )
         return self
@@ -100,6 +106,18 @@ class RelayProcess:
     def stop(self):
         if self.process and self.process.poll() is None:
             self.kill(signal.SIGTERM)
+
+
+class RelayProcess(LoopProcess):
+    """``rebuilding relay``: publishes the services' events to RabbitMQ."""
+
+    command = "relay"
+
+
+class MailProcess(LoopProcess):
+    """``rebuilding mail``: sends the services' e-mail (their mail followers), which their own processes do not."""
+
+    command = "mail"
 
 
 def drain(channel, queue) -> list[dict]:
@@ -124,3 +142,77 @@ def outside_queue(amqp_uri: str, service: str, routing_key: str, name: str):
         yield channel, name
     finally:
         connection.close()
+
+
+class SmtpSink:
+    """A minimal SMTP server on 127.0.0.1 that keeps every message it receives, however many connections.
+
+    ``envelopes``: one dict per message (``from``, ``rcpt``, ``data``), in the order received;
+    ``messages()`` parses them. A mail sender that sends a message twice shows here twice: a
+    maildir would keep it once.
+    """
+
+    def __init__(self, delay: float = 0.0):
+        sink = self
+        self.delay = delay  # seconds each message takes to be accepted: a slow mail server
+        self.envelopes: list[dict] = []
+        self._lock = threading.Lock()
+
+        class Session(socketserver.StreamRequestHandler):
+            def handle(self):
+                sink._converse(self.rfile, self.wfile)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server(("127.0.0.1", 0), Session)
+        self.port = self.server.server_address[1]
+        self.url = f"smtp://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def _converse(self, reader, writer):
+        def reply(text):
+            writer.write(text.encode() + b"\r\n")
+            writer.flush()
+
+        reply("220 sink ready")
+        envelope = {"rcpt": []}
+        for line in reader:
+            verb = line[:4].decode().upper()
+            if verb in ("EHLO", "HELO"):
+                reply("250 sink")
+            elif verb == "MAIL":
+                envelope["from"] = line.decode().split(":", 1)[1].strip()
+                reply("250 OK")
+            elif verb == "RCPT":
+                envelope["rcpt"].append(line.decode().split(":", 1)[1].strip())
+                reply("250 OK")
+            elif verb == "DATA":
+                reply("354 end with .")
+                data = []
+                for chunk in reader:
+                    if chunk == b".\r\n":
+                        break
+                    data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
+                envelope["data"] = b"".join(data)
+                time.sleep(self.delay)
+                with self._lock:
+                    self.envelopes.append(envelope)
+                envelope = {"rcpt": []}
+                reply("250 queued")
+            elif verb == "QUIT":
+                reply("221 bye")
+                return
+            else:
+                reply("502 not implemented")
+
+    def messages(self) -> list:
+        with self._lock:
+            received = list(self.envelopes)
+        return [email.message_from_bytes(e["data"], policy=policy.default) for e in received]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -35,7 +35,7 @@ from services.surveys.service import SurveysService
 from services.toolkit.service import ToolkitService
 from tests.labs.builders import SESSIONS
 from tests.labs.conftest import Territory, learn
-from tests.support import Gateway, RelayProcess, eventually
+from tests.support import Gateway, MailProcess, RelayProcess, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -65,12 +65,14 @@ def own_database(database, monkeypatch):
 
 @pytest.fixture
 def platform(own_database, runner_factory, nameko_config):
-    """The whole platform as deployed, relays included: without them /health rightly says degraded."""
+    """The whole platform as deployed, relays and mail senders included: without them /health rightly says degraded."""
     relays = RelayProcess(*config.SERVICES).start()
+    mail = MailProcess("labs", "surveys", "toolkit").start()
     runner = runner_factory(nameko_config, RegistryService, LabsService, SurveysService, ToolkitService, GatewayService)
     runner.start()
     yield f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
     runner.stop()  # before its database goes: nameko's plugin tears runner_factory down last
+    mail.stop()
     relays.stop()
 
 

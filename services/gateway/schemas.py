@@ -8,6 +8,8 @@ class ServiceHealth(Schema):
     status = fields.String(metadata={"description": "ok, or down when it did not answer"})
     events = fields.Integer(metadata={"description": "position of the last event in its log"})
     relay = fields.Dict(metadata={"description": "relay position and lag, in events"})
+    mail = fields.Dict(metadata={"description": "for a service that sends e-mail: whether its mail sender "
+                                                "(rebuilding mail) is at work, and the events waiting for it"})
     projections = fields.Dict()
     files = fields.Dict(metadata={"description": "the toolkit's stored files found damaged (corrupt: sha256, "
                                                  "document_id, version); any makes it degraded"})

@@ -24,12 +24,20 @@ def interpolated(value: str) -> str:
     return re.sub(r"\$\{[^}]*\}", "value", value)
 
 
+LOOPS = {"relay", "mail"}
+"""The entrypoint's commands that run ``rebuilding <command>``: anything else is a nameko service."""
+
+
+def loops(command: str) -> dict[str, list[str]]:
+    return {name: spec["command"][1:] for name, spec in PLATFORM.items() if spec["command"][0] == command}
+
+
 def relays() -> dict[str, list[str]]:
-    return {name: spec["command"][1:] for name, spec in PLATFORM.items() if spec["command"][0] == "relay"}
+    return loops("relay")
 
 
 def nameko_targets() -> dict[str, str]:
-    return {name: spec["command"][0] for name, spec in PLATFORM.items() if spec["command"][0] != "relay"}
+    return {name: spec["command"][0] for name, spec in PLATFORM.items() if spec["command"][0] not in LOOPS}
 
 
 def test_compose_runs_every_domain_service_the_gateway_one_relay_each_and_the_brokers():
@@ -39,6 +47,16 @@ def test_compose_runs_every_domain_service_the_gateway_one_relay_each_and_the_br
 
 def test_each_relay_container_relays_the_service_it_is_named_after():
     assert relays() == {f"relay-{service}": [service] for service in config.SERVICES}
+
+
+def test_each_service_that_sends_mail_has_a_mail_sender_container_named_after_it():
+    from rebuilding.services import application_class
+
+    senders = [s for s in config.SERVICES if any(c.runs_in == "mail" for c in application_class(s).projection_classes)]
+    assert senders == ["labs", "surveys", "toolkit"]
+    assert loops("mail") == {f"mail-{service}": [service] for service in senders}
+    for service in senders:
+        assert CONTAINERS[f"mail-{service}"]["depends_on"][service]["condition"] == "service_started"
 
 
 @pytest.mark.parametrize("name", sorted(PLATFORM))
@@ -107,10 +125,10 @@ def test_nameko_target_is_an_importable_service_named_after_its_container(name):
     assert service_class.name == name
 
 
-def test_entrypoint_execs_nameko_and_the_relay_so_sigterm_reaches_them():
+def test_entrypoint_execs_nameko_the_relay_and_the_mail_sender_so_sigterm_reaches_them():
     script = (ROOT / "deploy" / "docker-entrypoint.sh").read_text()
     assert re.search(r"^\s*exec nameko run --config deploy/nameko\.yaml \"\$@\"$", script, re.M)
-    assert re.search(r"^\s*exec rebuilding \"\$@\"$", script, re.M)
+    assert re.search(r"^\s*relay\|mail\) exec rebuilding \"\$@\" ;;$", script, re.M)
 
 
 def test_image_runs_the_entrypoint_as_a_non_root_user_from_app():

@@ -5,7 +5,7 @@ import requests
 
 from rebuilding import auth
 from tests.conftest import free_port
-from tests.support import RelayProcess, eventually
+from tests.support import MailProcess, RelayProcess, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,16 @@ def platform(runner_factory, nameko_config):
     return f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
 
 
-def test_health_is_degraded_for_the_relay_while_none_runs_and_recovers_when_one_does(app, platform, quickly_stale):
+@pytest.fixture
+def surveys_mail():
+    """The surveys' mail sender, as deployed: without it the surveys' health is degraded for that too."""
+    mail = MailProcess("surveys").start()
+    yield mail
+    mail.stop()
+
+
+def test_health_is_degraded_for_the_relay_while_none_runs_and_recovers_when_one_does(
+        app, platform, quickly_stale, surveys_mail):
     app.start_counters(["unpublished"])
 
     def surveys_degraded():
@@ -112,7 +121,7 @@ def test_health_is_degraded_for_the_relay_while_none_runs_and_recovers_when_one_
     try:
         def surveys_ok():
             surveys = requests.get(f"{platform}/health", headers=staff(), timeout=30).json()["services"]["surveys"]
-            assert surveys["status"] == "ok" and surveys["relay"]["alive"], surveys
+            assert surveys["status"] == "ok" and surveys["relay"]["alive"] and surveys["mail"]["alive"], surveys
             return surveys
 
         eventually(surveys_ok, timeout=30)

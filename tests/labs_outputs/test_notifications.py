@@ -3,14 +3,13 @@
 import email
 import mailbox
 import re
-import socket
-import threading
 from email import policy
 
 import pytest
 
 from rebuilding.mail import MaildirTransport, SmtpSettings, notifier_from_config
 from services.labs.notifications import enrolment_message
+from tests.support import SmtpSink
 
 EVENT_ID = "0b6f3c1e-6a2d-4b8e-9a57-3f1d2c4e5a60"
 
@@ -75,6 +74,37 @@ def test_italian_text_survives_the_round_trip_through_the_maildir(maildir_config
     assert "Niccolò Perè" in message.get_content()
 
 
+def test_a_long_italian_subject_and_body_arrive_whole_in_short_seven_bit_lines(maildir_config):
+    subject = "Si è liberato un posto: iscrizione confermata a «Città e comunità – co-progettazione dei servizi»"
+    body = "Gentile Niccolò,\n\n" + "una riga lunga, più lunga di una riga di posta: " * 12 + "\n.\nfine \n"
+    notifier_from_config().send("n.pere@example.it", subject, body, EVENT_ID)
+
+    (path,) = (maildir_config / "new").iterdir()
+    raw = path.read_bytes()
+    assert raw.isascii() and max(len(line) for line in raw.splitlines()) <= 78
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert message["Subject"] == subject
+    assert message.get_content() == body
+
+
+def test_a_line_break_in_a_header_is_refused_and_nothing_is_sent(maildir_config):
+    with pytest.raises(ValueError):
+        notifier_from_config().send("a@example.it\nBcc: b@example.it", "Oggetto", "Testo", EVENT_ID)
+    with pytest.raises(ValueError):
+        notifier_from_config().send("a@example.it", "Oggetto\r\nBcc: b@example.it", "Testo", EVENT_ID)
+    assert not (maildir_config / "new").exists() or not list((maildir_config / "new").iterdir())
+
+
+def test_a_senders_name_is_encoded_once_and_kept_as_written(maildir_config, monkeypatch):
+    monkeypatch.setenv("REBUILDING_MAIL_FROM", "ANCI Lombardia – Rebuilding $DEMO <rebuilding@anci.example.it>")
+    notifier_from_config().send("a@example.it", "Oggetto", "Testo", EVENT_ID)
+
+    (stored,) = mailbox.Maildir(maildir_config, create=False)
+    message = email.message_from_bytes(stored.as_bytes(), policy=policy.default)
+    assert message["From"].addresses[0].display_name == "ANCI Lombardia – Rebuilding $DEMO"
+    assert message["From"].addresses[0].addr_spec == "rebuilding@anci.example.it"
+
+
 def test_a_message_id_a_header_cannot_hold_becomes_a_stable_digest(tmp_path):
     from rebuilding.mail import Notifier
 
@@ -95,53 +125,6 @@ def test_smtp_urls_give_host_port_credentials_and_starttls():
         SmtpSettings.from_url("http://mail.example.it")
 
 
-class SmtpSink:
-    """A minimal SMTP server on 127.0.0.1 that keeps what it receives."""
-
-    def __init__(self):
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self.socket.getsockname()[1]
-        self.envelopes = []
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        connection, _ = self.socket.accept()
-        with connection, connection.makefile("rb") as reader:
-            def reply(text):
-                connection.sendall(text.encode() + b"\r\n")
-
-            reply("220 sink ready")
-            envelope = {"rcpt": []}
-            for line in reader:
-                verb = line[:4].decode().upper()
-                if verb in ("EHLO", "HELO"):
-                    reply("250 sink")
-                elif verb == "MAIL":
-                    envelope["from"] = line.decode().split(":", 1)[1].strip()
-                    reply("250 OK")
-                elif verb == "RCPT":
-                    envelope["rcpt"].append(line.decode().split(":", 1)[1].strip())
-                    reply("250 OK")
-                elif verb == "DATA":
-                    reply("354 end with .")
-                    data = []
-                    for chunk in reader:
-                        if chunk == b".\r\n":
-                            break
-                        data.append(chunk[1:] if chunk.startswith(b"..") else chunk)
-                    envelope["data"] = b"".join(data)
-                    self.envelopes.append(envelope)
-                    envelope = {"rcpt": []}
-                    reply("250 queued")
-                elif verb == "QUIT":
-                    reply("221 bye")
-                    break
-                else:
-                    reply("502 not implemented")
-        self.socket.close()
-
-
 def test_with_an_smtp_url_the_message_reaches_the_smtp_server(tmp_path, monkeypatch):
     sink = SmtpSink()
     monkeypatch.setenv("REBUILDING_STATE_DIR", str(tmp_path))
@@ -150,7 +133,7 @@ def test_with_an_smtp_url_the_message_reaches_the_smtp_server(tmp_path, monkeypa
     subject, body = enrolment_message("waitlisted", "Anna Bianchi", "Co-progettazione", {"position": 3})
 
     notifier_from_config().send("anna.bianchi@comune.example.it", subject, body, EVENT_ID)
-    sink.thread.join(timeout=5)
+    sink.close()
 
     (envelope,) = sink.envelopes
     assert envelope["from"] == "<rebuilding@anci.example.it>"

@@ -14,7 +14,7 @@ from services.registry.service import RegistryService
 from services.toolkit.service import ToolkitService
 from tests.labs.builders import SESSIONS
 from tests.labs.conftest import learn
-from tests.support import Gateway, RelayProcess, eventually
+from tests.support import Gateway, MailProcess, RelayProcess, eventually
 from tests.toolkit import samples
 from tests.toolkit.multipart import post_form, write_form
 
@@ -26,8 +26,10 @@ MB = 1024 * 1024
 @pytest.fixture
 def gateway(runner_factory, nameko_config):
     relay = RelayProcess("registry", "labs").start()
+    mail = MailProcess("toolkit").start()  # the proposers' e-mail: the toolkit's process sends none
     runner_factory(nameko_config, RegistryService, LabsService, ToolkitService, GatewayService).start()
     yield f"http://{nameko_config['WEB_SERVER_ADDRESS']}"
+    mail.stop()
     relay.stop()
 
 
