@@ -5,6 +5,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound
 from rebuilding.eventstore import IN_MEMORY, ServiceApplication, aggregate_id
+from rebuilding.idempotency import Withheld
 from services.surveys import results as computed
 from services.surveys.domain import (ANONYMITY_THRESHOLD, SealedBallot, Survey, ballot_key, check_definition,
                                      new_secret)
@@ -13,6 +14,8 @@ from services.surveys.projections import LabsFacts, RegistryFacts, SurveyList
 
 ATTEMPTS = 200
 """Answers to one survey take turns on its aggregate: 600 Ambiti at once may wait a while."""
+REPEATED = ("this request was received already, and its answer counts; an anonymous answer's secret is shown only "
+            "once, with the first answer, and is kept nowhere, so it cannot be shown again")
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,9 @@ class SurveysApplication(ServiceApplication):
                   "version": 1 if sealed is None else len(sealed.history) + 2}
         if given:
             answer["secret"] = given
-        return [survey, ballot], answer
+        # Who asked is recorded with a command's outcome: of an anonymous answer, only that it was received.
+        received = {"survey_id": str(survey.id), "anonymous": True, "repeated": True, "message": REPEATED}
+        return [survey, ballot], Withheld(answer, received)
 
     def my_response(self, survey_id: str, ambito: str | None = None, person: str | None = None,
                     secret: str | None = None) -> dict:
