@@ -258,15 +258,18 @@ class SurveysApplication(ServiceApplication):
         return self.change(aggregate_id(survey_id, "survey"), command)
 
     def export_rows(self, survey_id: str) -> dict:
-        """Every answer that counts, one row each; an anonymous survey's rows name nobody, in a random order."""
+        """Every answer that counts, one row each; an anonymous survey's rows name nobody, in a random order,
+        and show an ATS or a lab only where it singles out no group of fewer than 3 answers (``hidden_groups``)."""
         survey = self._released(survey_id)
         if survey.anonymous and 0 < len(survey.ballots) < ANONYMITY_THRESHOLD:
             raise Conflict(f"an anonymous survey's answers are exported only from {ANONYMITY_THRESHOLD} answers on: "
                            "fewer, beside the response rate, could tell who answered what", {"reason": "too_few"})
         rows = []
         if survey.anonymous:
+            hidden_ats, hidden_labs = computed.hidden_groups(survey.ballots)
             for ballot in sorted(survey.ballots, key=lambda b: b["ballot"]):
-                rows.append({"respondent": None, "ats": ballot["ats"], "labs": ballot["labs"],
+                rows.append({"respondent": None, "ats": None if ballot["ats"] in hidden_ats else ballot["ats"],
+                             "labs": [lab for lab in ballot["labs"] or () if lab not in hidden_labs],
                              "answers": ballot["answers"], "version": len(ballot["history"]) + 1})
         else:
             for respondent, r in sorted(survey.responses.items()):

@@ -52,8 +52,8 @@ def stored_rows(*schemas: str) -> dict[str, list[str]]:
     """Every row of every table of those schemas (that exist), each as one text; bytes read as escaped text."""
     rows: dict[str, list[str]] = {}
     with psycopg.connect(config.database().conninfo()) as conn:
-        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables"
-                              " WHERE table_schema = ANY(%s) AND table_type = 'BASE TABLE'", (list(schemas),)).fetchall()
+        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE"
+                              " table_schema = ANY(%s) AND table_type = 'BASE TABLE'", (list(schemas),)).fetchall()
         for schema, table in tables:
             columns = conn.execute("SELECT column_name, data_type FROM information_schema.columns"
                                    " WHERE table_schema = %s AND table_name = %s", (schema, table)).fetchall()
@@ -92,7 +92,8 @@ def test_no_stored_row_of_any_table_joins_a_person_to_an_anonymous_answer_or_its
     secrets, keys = {}, {}
     for score, person in zip((5, 4, 2, 1), people):
         keys[person] = f"chiave-{unique}-{person}"
-        given = respond_as_nameko_does(surveys, survey_id, person, keys[person], {"utilita": score, "nota": texts[person]})
+        given = respond_as_nameko_does(surveys, survey_id, person, keys[person],
+                                       {"utilita": score, "nota": texts[person]})
         assert given["version"] == 1 and given["answers"]["nota"] == texts[person]  # the respondent gets it all
         secrets[person] = given["secret"]
     amender = people[3]
@@ -103,7 +104,8 @@ def test_no_stored_row_of_any_table_joins_a_person_to_an_anonymous_answer_or_its
 
     # the same requests again (a redelivery, a client's retry): received, counted once, the secret not shown again
     events = len(stored_events(survey_id))
-    again = respond_as_nameko_does(surveys, survey_id, people[0], keys[people[0]], {"utilita": 5, "nota": texts[people[0]]})
+    again = respond_as_nameko_does(surveys, survey_id, people[0], keys[people[0]],
+                                   {"utilita": 5, "nota": texts[people[0]]})
     assert again == {"survey_id": survey_id, "anonymous": True, "repeated": True, "message": again["message"]}
     assert "shown only once" in again["message"] and "counts" in again["message"]
     amended_again = respond_as_nameko_does(surveys, survey_id, amender, f"modifica-{unique}",
