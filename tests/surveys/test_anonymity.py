@@ -6,7 +6,7 @@ from psycopg.sql import SQL, Identifier
 
 from rebuilding import config
 from rebuilding.errors import Conflict, Forbidden
-from rebuilding.idempotency import Command, KeyReused, _command
+from rebuilding.idempotency import Command, KeyReused, _command, scopes_of
 from services.surveys.domain import ballot_key
 from services.labs.application import LabsApplication
 from services.labs.schemas import LabCreate
@@ -111,6 +111,13 @@ def test_no_stored_row_of_any_table_joins_a_person_to_an_anonymous_answer_or_its
     amended_again = respond_as_nameko_does(surveys, survey_id, amender, f"modifica-{unique}",
                                            {"utilita": 3, "nota": amendment}, secrets[amender])
     assert amended_again["repeated"] is True and "answers" not in amended_again and "version" not in amended_again
+    with psycopg.connect(config.database().conninfo()) as conn:  # killed after deciding, before its answer was kept
+        deleted = conn.execute("DELETE FROM surveys.command_outcomes WHERE caller = %s AND key = %s AND step = 0",
+                               scopes_of(people[1], keys[people[1]]).withheld)
+        assert deleted.rowcount == 1
+    redelivered = respond_as_nameko_does(surveys, survey_id, people[1], keys[people[1]],
+                                         {"utilita": 4, "nota": texts[people[1]]})
+    assert redelivered["repeated"] is True and "secret" not in redelivered
     assert len(stored_events(survey_id)) == events
     assert surveys.my_response(survey_id, person=amender, secret=secrets[amender])["version"] == 2
     with pytest.raises(KeyReused):  # the key still names its request: another method under it is refused
