@@ -231,6 +231,8 @@ class ServiceApplication(Application):
         Within a request that has an idempotency key, the result (plain JSON) is saved
         with the events, in the same transaction, and a run of the same request that
         finds it recorded returns it without deciding again: see ``rebuilding.idempotency``.
+        A result that must not be kept is ``idempotency.Withheld(result, kept)``: this run
+        returns ``result``, and only ``kept`` is saved, and returned to a repeat.
         """
         decision = idempotency.decision(self)
         for attempt in range(attempts):
@@ -247,7 +249,7 @@ class ServiceApplication(Application):
             try:
                 if decision is None:
                     self.save(*aggregates)
-                    return result
+                    return idempotency.whole(result)
                 self.save(*aggregates, outcome=decision.outcome(result))
                 decision.saved()
                 return decision.result

@@ -29,6 +29,17 @@ A refusal that recorded nothing (a 404, a lab in the wrong state, "busy") is not
 remembered: it changed nothing, so a repeat is simply decided again, and a
 transient refusal gets its second chance. A key used again for another request
 (another method, path or body) is refused with 422 ``idempotency_key_reused``.
+
+**What must not be kept.** A command whose result must not outlive its answer (an
+anonymous survey's answer and its secret) returns ``Withheld(result, kept)`` from its
+decision: the caller gets ``result`` now, and only ``kept`` is recorded, for the
+decision and for the answer, so a repeat is answered with ``kept``. Such a command's
+rows name neither its caller nor its request: they are kept under the SHA-256 of the
+caller and the key (which a repeat computes again; only a guessable key makes it
+guessable), and their fingerprint is ``withheld <method>``, because a hash of a request
+with few possible values (a score from 1 to 5) gives the request away. So a repeat
+with the same key and another body of the same method cannot be told from a true
+repeat: it is answered with ``kept`` too.
 """
 
 import functools
@@ -133,6 +144,23 @@ def current_request() -> GatewayRequest | None:
 
 # The services' side: what a command decided and answered, in the events' transaction.
 
+WITHHELD = "(withheld)"
+"""The caller column of a withheld command's rows: whose they are is not kept."""
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """A decision's result, of which only ``kept`` may be recorded: a repeat is answered with ``kept``."""
+
+    result: Any
+    kept: Any
+
+
+def whole(result):
+    """The result a command's caller gets now, withheld from the record or not."""
+    return result.result if isinstance(result, Withheld) else result
+
+
 class Outcome(NamedTuple):
     caller: str
     key: str
@@ -164,7 +192,7 @@ class OutcomeRecorder(PostgresApplicationRecorder):
         self._insert_outcome = SQL("INSERT INTO {} ").format(table) + columns
         self._insert_answer = self._insert_outcome + SQL(" ON CONFLICT DO NOTHING")
         self._select_outcomes = SQL(
-            "SELECT step, fingerprint, outcome FROM {} WHERE caller = %s AND key = %s").format(table)
+            "SELECT step, fingerprint, outcome FROM {} WHERE (caller, key) IN ((%s, %s), (%s, %s))").format(table)
         self._select_step = self._select_outcomes + SQL(" AND step = %s")
 
         # Lock, insert, notify (and the outcome) in one statement, which commits on its own.
@@ -237,17 +265,18 @@ class OutcomeRecorder(PostgresApplicationRecorder):
         if outcome is not None:  # on a cursor of its own: ``curs`` still has the events' ids to give
             curs.connection.cursor().execute(self._insert_outcome, tuple(outcome))
 
-    def select_outcomes(self, caller: str, key: str) -> dict[int, tuple[str, str]]:
-        """Step → (fingerprint, outcome) of everything recorded under a key."""
+    def select_outcomes(self, scopes: "Scopes") -> dict[int, tuple[str, str]]:
+        """Step → (fingerprint, outcome) of everything recorded under a key, withheld or not."""
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_outcomes, (caller, key))
+            curs.execute(self._select_outcomes, (*scopes.named, *scopes.withheld))
             return {row["step"]: (row["fingerprint"], row["outcome"]) for row in curs.fetchall()}
 
-    def select_outcome(self, caller: str, key: str, step: int) -> str | None:
+    def select_outcome(self, scopes: "Scopes", step: int) -> tuple[str, str] | None:
+        """(fingerprint, outcome) of one step, if recorded."""
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_step, (caller, key, step))
+            curs.execute(self._select_step, (*scopes.named, *scopes.withheld, step))
             row = curs.fetchone()
-            return row and row["outcome"]
+            return row and (row["fingerprint"], row["outcome"])
 
     def insert_answer(self, outcome: Outcome) -> None:
         """Record an answer; a copy of the request that answered first keeps its own.
@@ -273,6 +302,22 @@ def fingerprint(method: str, args, kwargs) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class Scopes(NamedTuple):
+    """Where a command's rows are: (caller, key) as given, or, withheld, under neither."""
+
+    named: tuple[str, str]
+    withheld: tuple[str, str]
+
+
+def scopes_of(caller: str, key: str) -> Scopes:
+    pseudonym = hashlib.sha256(json.dumps([caller, key]).encode()).hexdigest()
+    return Scopes((caller, key), (WITHHELD, pseudonym))
+
+
+def withheld_fingerprint(method: str) -> str:
+    return f"withheld {method}"
+
+
 @dataclass
 class Command:
     """The RPC a worker is running, as its caller's context data describes it."""
@@ -285,9 +330,19 @@ class Command:
     receipt: Callable[[], None] | None = None
     spawn: Callable[[Callable[[], None]], Any] = field(default=lambda run: run())
     fingerprint: str | None = None
-    decisions: dict[int, str] = field(default_factory=dict)
+    decisions: dict[int, tuple[str, str]] = field(default_factory=dict)
     steps: int = 0
     recorded: bool = False
+    method: str = ""
+    kept: str | None = None
+    """What a withheld decision kept (JSON): then the answer keeps only that too."""
+
+    @property
+    def scopes(self) -> Scopes:
+        return scopes_of(self.caller, self.key)
+
+    def same_request(self, stored_fingerprint: str) -> bool:
+        return stored_fingerprint in (self.fingerprint, withheld_fingerprint(self.method))
 
     def run(self, method: str, function: Callable, args, kwargs):
         if self.deadline is not None and time.time() > self.deadline:
@@ -297,28 +352,35 @@ class Command:
             self.receipt()
         if self.key is None:
             return function(*args, **kwargs)
-        self.fingerprint = fingerprint(method, args, kwargs)
-        stored = self.app.recorder.select_outcomes(self.caller, self.key)
-        if any(fp != self.fingerprint for fp, _ in stored.values()):
+        self.method, self.fingerprint = method, fingerprint(method, args, kwargs)
+        stored = self.app.recorder.select_outcomes(self.scopes)
+        if not all(self.same_request(fp) for fp, _ in stored.values()):
             raise KeyReused(f"this {HEADER} was already used for another request; use a new key for a new request",
                             {"reason": "idempotency_key_reused"})
         if ANSWER in stored:
             return replay(stored[ANSWER][1])
-        self.decisions = {step: outcome for step, (_, outcome) in stored.items()}
+        self.decisions = stored
         try:
             result = function(*args, **kwargs)
         except DomainError as refusal:
             if self.recorded:
                 self.spawn(functools.partial(self._answer, {"error": serialize(refusal)}))
             raise
-        self.spawn(functools.partial(self._answer, {"result": result}))
+        kept = {"result": decode(self.kept)} if self.kept is not None else {"result": result}
+        self.spawn(functools.partial(self._answer, kept))
         return result
+
+    def outcome(self, step: int, text: str, withheld: bool) -> Outcome:
+        """The row of a step: under the caller and the key, or withheld (see the module's doc)."""
+        if withheld:
+            return Outcome(*self.scopes.withheld, step, withheld_fingerprint(self.method), text)
+        return Outcome(self.caller, self.key, step, self.fingerprint, text)
 
     def _answer(self, payload: dict) -> None:
         """Remember the answer, beside the reply rather than before it: an answer not recorded
         yet, or lost, is given again from the decisions, which are what must not be lost."""
         try:
-            self.app.recorder.insert_answer(Outcome(self.caller, self.key, ANSWER, self.fingerprint, encode(payload)))
+            self.app.recorder.insert_answer(self.outcome(ANSWER, encode(payload), self.kept is not None))
         except Exception:
             log.exception("%s could not record the answer to %s", self.service, self.key)
 
@@ -340,28 +402,39 @@ class Decision:
     def __init__(self, command: Command, step: int):
         self.command, self.step = command, step
         self.result = None
+        self.kept: str | None = None
 
     def recorded(self, look_again: bool) -> bool:
-        """Whether this decision is recorded already (then ``result`` is it): by an earlier run, or
-        by a copy of the request that won the race. ``look_again`` asks the database anew."""
+        """Whether this decision is recorded already (then ``result`` is it, or what it kept): by an
+        earlier run, or by a copy of the request that won the race. ``look_again`` asks the database anew."""
         c = self.command
-        text = c.app.recorder.select_outcome(c.caller, c.key, self.step) if look_again else c.decisions.get(self.step)
-        if text is None:
+        found = c.app.recorder.select_outcome(c.scopes, self.step) if look_again else c.decisions.get(self.step)
+        if found is None:
             return False
+        stored_fingerprint, text = found
         self.result = decode(text)
+        if stored_fingerprint == withheld_fingerprint(c.method):
+            c.kept = text
         c.recorded = True
         return True
 
     def outcome(self, result) -> Outcome:
         """The row to save with the events. ``result`` must be JSON (dates, UUIDs allowed); a
-        decision read back later is the same value, so ``decide`` returns it in that form."""
+        decision read back later is the same value, so ``decide`` returns it in that form.
+        A ``Withheld`` result records only what it keeps, and this run returns the whole of it."""
         c = self.command
-        text = encode(result)
+        text = encode(whole(result))
         self.result = decode(text)
-        return Outcome(c.caller, c.key, self.step, c.fingerprint, text)
+        if isinstance(result, Withheld):
+            self.kept = encode(result.kept)
+            return c.outcome(self.step, self.kept, withheld=True)
+        self.kept = None
+        return c.outcome(self.step, text, withheld=False)
 
     def saved(self) -> None:
         self.command.recorded = True
+        if self.kept is not None:
+            self.command.kept = self.kept
 
 
 _command: ContextVar[Command | None] = ContextVar("rebuilding_command", default=None)

@@ -88,7 +88,8 @@ class SurveysRoutes:
 
     @api.route("PUT", "/surveys/{survey_id}/responses/mine",
                summary="Submit or amend your response until the survey closes; the last version counts. "
-                       "An anonymous survey's first answer returns a secret, once: amend with it",
+                       "An anonymous survey's first answer returns a secret, once: amend with it. A repeat of an "
+                       "anonymous answer (the same Idempotency-Key) is answered `repeated`, without the secret",
                tag="surveys", body=schemas.ResponseInput,
                responses={403: "Not a respondent of this survey", 404: "No such survey",
                           409: "Not open, or answered anonymously already (amend with the secret)"})
@@ -126,7 +127,9 @@ class SurveysRoutes:
     def response_rate(self, request, access, body, query, survey_id):
         return call(self.surveys.response_rate, survey_id)
 
-    @api.route("GET", "/surveys/{survey_id}/export.csv", summary="The answers, as CSV; anonymous ones name nobody",
+    @api.route("GET", "/surveys/{survey_id}/export.csv",
+               summary="The answers, as CSV; anonymous ones name nobody, and leave blank an ATS or a lab that "
+                       "would single out fewer than 3 answers",
                tag="reports", produces="text/csv",
                responses={404: "No such survey", 409: "Anonymous and not yet closed, or with fewer than 3 answers"})
     def export_csv(self, request, access, body, query, survey_id):
@@ -134,7 +137,8 @@ class SurveysRoutes:
                           f"questionario-{survey_id}.csv")
 
     @api.route("GET", "/surveys/{survey_id}/export.xlsx",
-               summary="The answers, as an Excel workbook; anonymous ones name nobody", tag="reports",
+               summary="The answers, as an Excel workbook; anonymous ones name nobody, and leave blank an ATS "
+                       "or a lab that would single out fewer than 3 answers", tag="reports",
                produces=XLSX,
                responses={404: "No such survey", 409: "Anonymous and not yet closed, or with fewer than 3 answers"})
     def export_xlsx(self, request, access, body, query, survey_id):

@@ -5,6 +5,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from rebuilding.errors import Conflict, Forbidden, Invalid, NotFound
 from rebuilding.eventstore import IN_MEMORY, ServiceApplication, aggregate_id
+from rebuilding.idempotency import Withheld
 from services.surveys import results as computed
 from services.surveys.domain import (ANONYMITY_THRESHOLD, SealedBallot, Survey, ballot_key, check_definition,
                                      new_secret)
@@ -13,6 +14,8 @@ from services.surveys.projections import LabsFacts, RegistryFacts, SurveyList
 
 ATTEMPTS = 200
 """Answers to one survey take turns on its aggregate: 600 Ambiti at once may wait a while."""
+REPEATED = ("this request was received already, and its answer counts; an anonymous answer's secret is shown only "
+            "once, with the first answer, and is kept nowhere, so it cannot be shown again")
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,9 @@ class SurveysApplication(ServiceApplication):
                   "version": 1 if sealed is None else len(sealed.history) + 2}
         if given:
             answer["secret"] = given
-        return [survey, ballot], answer
+        # Who asked is recorded with a command's outcome: of an anonymous answer, only that it was received.
+        received = {"survey_id": str(survey.id), "anonymous": True, "repeated": True, "message": REPEATED}
+        return [survey, ballot], Withheld(answer, received)
 
     def my_response(self, survey_id: str, ambito: str | None = None, person: str | None = None,
                     secret: str | None = None) -> dict:
@@ -253,15 +258,18 @@ class SurveysApplication(ServiceApplication):
         return self.change(aggregate_id(survey_id, "survey"), command)
 
     def export_rows(self, survey_id: str) -> dict:
-        """Every answer that counts, one row each; an anonymous survey's rows name nobody, in a random order."""
+        """Every answer that counts, one row each; an anonymous survey's rows name nobody, in a random order,
+        and show an ATS or a lab only where it singles out no group of fewer than 3 answers (``hidden_groups``)."""
         survey = self._released(survey_id)
         if survey.anonymous and 0 < len(survey.ballots) < ANONYMITY_THRESHOLD:
             raise Conflict(f"an anonymous survey's answers are exported only from {ANONYMITY_THRESHOLD} answers on: "
                            "fewer, beside the response rate, could tell who answered what", {"reason": "too_few"})
         rows = []
         if survey.anonymous:
+            hidden_ats, hidden_labs = computed.hidden_groups(survey.ballots)
             for ballot in sorted(survey.ballots, key=lambda b: b["ballot"]):
-                rows.append({"respondent": None, "ats": ballot["ats"], "labs": ballot["labs"],
+                rows.append({"respondent": None, "ats": None if ballot["ats"] in hidden_ats else ballot["ats"],
+                             "labs": [lab for lab in ballot["labs"] or () if lab not in hidden_labs],
                              "answers": ballot["answers"], "version": len(ballot["history"]) + 1})
         else:
             for respondent, r in sorted(survey.responses.items()):

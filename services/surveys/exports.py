@@ -2,7 +2,9 @@
 
 One row per answer that counts (the last version); one column per question. An
 anonymous survey's export has no respondent columns and its rows in a random order
-(the ballots' keys), exactly as its released answers in the log.
+(the ballots' keys), exactly as its released answers in the log; its ATS and labs are
+left blank where they would single out fewer than 3 answers (the service leaves them
+out, ``results.hidden_groups``), and its headers say so.
 """
 
 import csv
@@ -12,12 +14,15 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+ANONYMOUS_GROUPS = ["ATS (vuota dove individuerebbe meno di 3 risposte)",
+                    "Laboratori (omessi dove individuerebbero meno di 3 risposte)"]
 
 
 def table(export: dict) -> tuple[list[str], list[list]]:
     questions = export["questions"]
     named = not export["anonymous"]
-    headers = (["Rispondente", "Compilato da"] if named else []) + ["ATS", "Laboratori", "Versione"]
+    headers = ["Rispondente", "Compilato da", "ATS", "Laboratori"] if named else list(ANONYMOUS_GROUPS)
+    headers += ["Versione"]
     headers += [f"{q['id']} – {q['text']}" for q in questions]
     rows = []
     for row in export["rows"]:

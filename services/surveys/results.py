@@ -62,6 +62,40 @@ def texts(questions: list[dict], counted: list[dict], anonymous: bool) -> dict:
                           for q in questions if q["type"] == "text"]}
 
 
+def hidden_groups(ballots: list[dict]) -> tuple[set[str], set[str]]:
+    """The ATS and the labs an anonymous export leaves out, from every row: (ATS, labs).
+
+    Those with fewer than ``ANONYMITY_THRESHOLD`` answers, as the results hide them; then, while some
+    row's combination of what it still shows (its ATS, its labs) is shared by fewer answers, one more
+    of that combination's ATS or labs, the smallest group first (a lab before an ATS at a tie); and
+    while the rows showing nothing are too few, the smallest group shown anywhere (labs first), since
+    beside the response rate those rows would tell by elimination whose they are. A value is left out
+    of every row or of none, so the rows that show an ATS or a lab are exactly its group in the results.
+    """
+    ats_count = Counter(b["ats"] for b in ballots if b["ats"])
+    lab_count = Counter(lab for b in ballots for lab in set(b["labs"] or ()))
+    hidden_ats = {ats for ats, n in ats_count.items() if n < ANONYMITY_THRESHOLD}
+    hidden_labs = {lab for lab, n in lab_count.items() if n < ANONYMITY_THRESHOLD}
+
+    def shown(ballot: dict) -> tuple[str | None, tuple[str, ...]]:
+        ats = ballot["ats"] if ballot["ats"] not in hidden_ats else None
+        return ats, tuple(sorted(set(ballot["labs"] or ()) - hidden_labs))
+
+    while True:
+        rare = [combination for combination, n in Counter(map(shown, ballots)).items() if n < ANONYMITY_THRESHOLD]
+        if not rare:
+            return hidden_ats, hidden_labs
+        candidates = ([((lab_count[lab], 0), "lab", lab) for _, labs in rare for lab in labs]
+                      + [((ats_count[ats], 1), "ats", ats) for ats, _ in rare if ats])
+        if not candidates:
+            candidates = ([((0, lab_count[lab]), "lab", lab) for lab in lab_count if lab not in hidden_labs]
+                          + [((1, ats_count[ats]), "ats", ats) for ats in ats_count if ats not in hidden_ats])
+        if not candidates:
+            return hidden_ats, hidden_labs  # nothing left to hide: too few answers in all, which the export refuses
+        _, kind, value = min(candidates)
+        (hidden_labs if kind == "lab" else hidden_ats).add(value)
+
+
 def priorities(questions: list[dict], counted: list[dict]) -> dict | None:
     """What a closed needs assessment tells labs: its first ranking question's order, for the region and per ATS.
 

@@ -187,9 +187,16 @@ def test_a_participant_answers_an_anonymous_survey_and_reads_or_amends_it_only_w
     assert participant.text("#salvata-d1") == "2 – poco"
     assert participant.browser.checked(participant.context, "#risposta-d1-2")
     participant.choose("#risposta-d1-5")
+    form = {name: participant.browser.value(participant.context, f"input[name={name}]")
+            for name in ("csrf", "chiave", "segreto")}
     participant.submit("#invia")
     assert participant.text("#esito") == "Risposte inviate (versione 2)."
     assert participant.text("#salvata-d1") == "5 – del tutto"
+    # the same form sent again (its key too): received once, and the page says so
+    again = participant.post(f"/questionari/{survey_id}", {**form, "risposta-d1": "5", "risposta-d2": "Nota anonima DEMO",
+                                                           "azione": "invia"})
+    assert again["status"] == 200 and "erano già state ricevute e contano" in again["text"]
+    assert "non può essere mostrato di nuovo" in again["text"] and "versione 3" not in again["text"]
 
     staff = visit("risultati-anonimi", "staff", "staff")
     staff.open(f"/anci/questionari/{survey_id}")

@@ -2,9 +2,12 @@
 
 import psycopg
 import pytest
+from psycopg.sql import SQL, Identifier
 
 from rebuilding import config
 from rebuilding.errors import Conflict, Forbidden
+from rebuilding.idempotency import Command, KeyReused, _command, scopes_of
+from services.surveys.domain import ballot_key
 from services.labs.application import LabsApplication
 from services.labs.schemas import LabCreate
 from tests.labs.builders import NOW, SESSIONS
@@ -43,6 +46,113 @@ def stored_events(survey_id: str) -> list[tuple[int, str, str]]:
         return conn.execute(
             "SELECT notification_id, topic, convert_from(state, 'UTF8') FROM surveys.surveys_events"
             " WHERE originator_id = %s ORDER BY notification_id", (survey_id,)).fetchall()
+
+
+def stored_rows(*schemas: str) -> dict[str, list[str]]:
+    """Every row of every table of those schemas (that exist), each as one text; bytes read as escaped text."""
+    rows: dict[str, list[str]] = {}
+    with psycopg.connect(config.database().conninfo()) as conn:
+        tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE"
+                              " table_schema = ANY(%s) AND table_type = 'BASE TABLE'", (list(schemas),)).fetchall()
+        for schema, table in tables:
+            columns = conn.execute("SELECT column_name, data_type FROM information_schema.columns"
+                                   " WHERE table_schema = %s AND table_name = %s", (schema, table)).fetchall()
+            cells = [SQL("encode({}, 'escape')" if kind == "bytea" else "{}::text").format(Identifier(name))
+                     for name, kind in columns]
+            query = SQL("SELECT concat_ws(' | ', {}) FROM {}.{}").format(SQL(", ").join(cells), Identifier(schema),
+                                                                        Identifier(table))
+            rows[f"{schema}.{table}"] = [r[0] for r in conn.execute(query)]
+    assert "surveys.command_outcomes" in rows and "surveys.surveys_events" in rows
+    return rows
+
+
+def respond_as_nameko_does(surveys, survey_id: str, person: str, key: str, answers: dict, secret=None):
+    """``respond`` as the RPC runs it within a gateway request: with the caller's idempotency key."""
+    payload = {"answers": answers, **({"secret": secret} if secret else {})}
+
+    def respond(survey_id, payload, ambito=None, person=None):
+        return surveys.respond(survey_id, payload["answers"], ambito, person, payload.get("secret"))
+
+    command = Command(surveys, "surveys", key=key, caller=person)
+    token = _command.set(command)
+    try:
+        return command.run("respond", respond, (survey_id, payload), {"person": person})
+    finally:
+        _command.reset(token)
+
+
+def test_no_stored_row_of_any_table_joins_a_person_to_an_anonymous_answer_or_its_secret(
+        surveys, registry, labs, participants, unique):
+    definition = outcome_evaluation([participants["lab"]])
+    definition["questions"].append({"id": "nota", "type": "text", "text": "Osservazioni"})
+    survey_id = surveys.create_survey(definition)["id"]
+    surveys.transition(survey_id, "open")
+    people = participants["people"]
+    texts = {person: f"Nota DEMO {unique} n. {n}" for n, person in enumerate(people)}
+    secrets, keys = {}, {}
+    for score, person in zip((5, 4, 2, 1), people):
+        keys[person] = f"chiave-{unique}-{person}"
+        given = respond_as_nameko_does(surveys, survey_id, person, keys[person],
+                                       {"utilita": score, "nota": texts[person]})
+        assert given["version"] == 1 and given["answers"]["nota"] == texts[person]  # the respondent gets it all
+        secrets[person] = given["secret"]
+    amender = people[3]
+    amendment = f"Nota DEMO {unique} corretta"
+    amended = respond_as_nameko_does(surveys, survey_id, amender, f"modifica-{unique}",
+                                     {"utilita": 3, "nota": amendment}, secrets[amender])
+    assert amended["version"] == 2
+
+    # the same requests again (a redelivery, a client's retry): received, counted once, the secret not shown again
+    events = len(stored_events(survey_id))
+    again = respond_as_nameko_does(surveys, survey_id, people[0], keys[people[0]],
+                                   {"utilita": 5, "nota": texts[people[0]]})
+    assert again == {"survey_id": survey_id, "anonymous": True, "repeated": True, "message": again["message"]}
+    assert "shown only once" in again["message"] and "counts" in again["message"]
+    amended_again = respond_as_nameko_does(surveys, survey_id, amender, f"modifica-{unique}",
+                                           {"utilita": 3, "nota": amendment}, secrets[amender])
+    assert amended_again["repeated"] is True and "answers" not in amended_again and "version" not in amended_again
+    with psycopg.connect(config.database().conninfo()) as conn:  # killed after deciding, before its answer was kept
+        deleted = conn.execute("DELETE FROM surveys.command_outcomes WHERE caller = %s AND key = %s AND step = 0",
+                               scopes_of(people[1], keys[people[1]]).withheld)
+        assert deleted.rowcount == 1
+    redelivered = respond_as_nameko_does(surveys, survey_id, people[1], keys[people[1]],
+                                         {"utilita": 4, "nota": texts[people[1]]})
+    assert redelivered["repeated"] is True and "secret" not in redelivered
+    assert len(stored_events(survey_id)) == events
+    assert surveys.my_response(survey_id, person=amender, secret=secrets[amender])["version"] == 2
+    with pytest.raises(KeyReused):  # the key still names its request: another method under it is refused
+        command = Command(surveys, "surveys", key=keys[people[0]], caller=people[0])
+        command.run("transition", lambda *a: pytest.fail("ran"), (survey_id, "close"), {})
+
+    answers = [*texts.values(), amendment]
+    codes = [*secrets.values(), *(ballot_key(s) for s in secrets.values())]
+
+    def assert_nothing_joins(rows: dict[str, list[str]]) -> None:
+        for table, texts_of_rows in rows.items():
+            for row in texts_of_rows:
+                names_someone = any(person in row for person in people)
+                carries = [marker for marker in answers + codes if marker in row]
+                assert not (names_someone and carries), (table, row)
+            # nor does any table tell who amended: the amender is named as often as anyone else
+            assert len({sum(person in row for row in texts_of_rows) for person in people}) == 1, table
+
+    assert_nothing_joins(stored_rows("surveys", "gateway"))
+    surveys.transition(survey_id, "close")
+    after_close = stored_rows("surveys", "gateway")
+    assert_nothing_joins(after_close)
+    released = [r for r in after_close["surveys.surveys_events"] if "AnonymousAnswersReleased" in r and survey_id in r]
+    assert len(released) == 1 and amendment in released[0] and texts[people[0]] in released[0]
+
+
+def test_a_named_answer_repeated_with_its_key_is_answered_in_full_as_before(surveys, registry, labs, participants):
+    survey_id = surveys.create_survey(outcome_evaluation([participants["lab"]], anonymous=False))["id"]
+    surveys.transition(survey_id, "open")
+    person = participants["people"][0]
+    first = respond_as_nameko_does(surveys, survey_id, person, "una-chiave", {"utilita": 4})
+    assert respond_as_nameko_does(surveys, survey_id, person, "una-chiave", {"utilita": 4}) == first
+    assert first["answers"] == {"utilita": 4} and first["version"] == 1
+    with pytest.raises(KeyReused):
+        respond_as_nameko_does(surveys, survey_id, person, "una-chiave", {"utilita": 2})
 
 
 def test_no_stored_event_joins_an_anonymous_answer_to_its_person(surveys, registry, labs, participants):
