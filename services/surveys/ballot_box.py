@@ -8,10 +8,10 @@ key (the SHA-256 of a secret only the respondent has), its versions, and no pers
 no time; ``release`` deletes a survey's ballots as the close writes them to the log.
 """
 
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 from psycopg.types.json import Jsonb
 
-from rebuilding.idempotency import OutcomeRecorder
+from rebuilding.idempotency import WITHHELD, OutcomeRecorder
 from services.surveys.domain import SealedBallot
 
 
@@ -25,6 +25,10 @@ class SurveysRecorder(OutcomeRecorder):
             "CREATE TABLE IF NOT EXISTS {table} ("
             " key text PRIMARY KEY, survey_id text NOT NULL, versions jsonb NOT NULL, labs jsonb NOT NULL, ats text)"
         ).format(table=table))
+        # Before anonymous answers were withheld from the record of requests, their rows named the caller beside
+        # the answers and the secret: a start of the service removes any such row it finds.
+        self.sql_create_statements.append(SQL("DELETE FROM {} WHERE caller <> {} AND outcome LIKE {}").format(
+            Identifier(self.datastore.schema, self.outcomes_table), Literal(WITHHELD), Literal('%"anonymous": true%')))
         self._seal = SQL(
             "INSERT INTO {} VALUES (%s, %s, %s, %s, %s)"
             " ON CONFLICT (key) DO UPDATE SET versions = {}.versions || EXCLUDED.versions").format(table, table)

@@ -233,3 +233,18 @@ def test_only_participants_of_the_surveys_labs_answer_it(surveys, registry, labs
     rate = surveys.response_rate(survey_id)
     assert rate["answered"] == 1
     assert sorted(m["respondent"] for g in rate["by_ats"] for m in g["missing"]) == sorted(participants["people"][1:])
+
+
+def test_a_start_of_the_service_removes_records_of_anonymous_answers_kept_before_they_were_withheld(surveys):
+    table = SQL("{}.{}").format(Identifier("surveys"), Identifier("command_outcomes"))
+    legacy = '{"survey_id": "s", "anonymous": true, "answers": {"q1": 5}, "version": 1, "secret": "x"}'
+    named = '{"survey_id": "s", "anonymous": false, "answers": {"q1": 5}, "version": 1}'
+    with psycopg.connect(config.database().conninfo(), autocommit=True) as conn:
+        for caller, outcome in (("person-legacy", legacy), ("person-named", named)):
+            conn.execute(SQL("INSERT INTO {} (caller, key, step, fingerprint, outcome) VALUES (%s, %s, 0, 'f', %s)")
+                         .format(table), (caller, f"key-{caller}", outcome))
+        again = type(surveys)()
+        again.close()
+        callers = {row[0] for row in conn.execute(SQL("SELECT caller FROM {}").format(table))}
+    assert "person-legacy" not in callers
+    assert "person-named" in callers
