@@ -4,7 +4,8 @@
     .venv/bin/python -m bench.idle 10           # a shorter look
 
 In a throwaway database and vhost, it starts the platform as ``make up`` does: every
-service (``nameko run``), one relay per service (``rebuilding relay``) and the gateway,
+service (``nameko run``), one relay per service (``rebuilding relay``), one mail sender per
+service that sends mail (``rebuilding mail``) and the gateway,
 each in a process of its own; and, as the baseline, a nameko service that only echoes
 (``bench.idle:Echo``): the floor of an idle nameko process. Once /health is green and the
 platform has settled, it reads the CPU time of every process, and of each of their
@@ -41,6 +42,7 @@ from nameko.rpc import rpc
 
 from bench.registry import free_port, percentile
 from rebuilding import config
+from rebuilding.services import sends_mail
 from rebuilding.topology import service_exchange
 
 SECONDS = 30.0
@@ -78,6 +80,8 @@ def start_platform(address: str, amqp: str, logs: Path) -> dict[str, subprocess.
     for service in config.SERVICES:
         commands[service] = [*nameko, f"services.{service}.service:{service.capitalize()}Service"]
         commands[f"relay-{service}"] = [sys.executable, "-m", "rebuilding.cli", "relay", service]
+        if sends_mail(service):
+            commands[f"mail-{service}"] = [sys.executable, "-m", "rebuilding.cli", "mail", service]
     commands["gateway"] = [*nameko, "services.gateway.service:GatewayService"]
     commands["baseline: echo"] = [*nameko, "bench.idle:Echo"]
     return {name: subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from rebuilding import config
 from rebuilding.progress import Progress
-from rebuilding.services import application_class
+from rebuilding.services import application_class, sends_mail
 
 
 def cmd_token(args) -> None:
@@ -67,7 +67,7 @@ def cmd_mail(args) -> None:
     from rebuilding.mail import serve
 
     for service in args.services:
-        if not any(cls.runs_in == "mail" for cls in application_class(service).projection_classes):
+        if not sends_mail(service):
             raise SystemExit(f"{service} sends no mail: it has no mail follower")
     serve_until_signalled("mail", "sending the mail of", args.services, serve)
 

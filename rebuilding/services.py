@@ -15,3 +15,8 @@ def application_class(service: str):
         value for value in vars(module).values()
         if isinstance(value, type) and issubclass(value, ServiceApplication) and getattr(value, "name", None) == service
     )
+
+
+def sends_mail(service: str) -> bool:
+    """Whether a service has mail followers, which run in a mail sender of their own (``rebuilding mail``)."""
+    return any(cls.runs_in == "mail" for cls in application_class(service).projection_classes)
