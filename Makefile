@@ -43,5 +43,6 @@ bench: install infra
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.chain
 	$(BIN)/python -m bench.enrollment
+	$(BIN)/python -m bench.hot_lab
 	$(BIN)/python -m bench.surveys
 	$(BIN)/python -m bench.toolkit
