@@ -198,8 +198,10 @@ class OutcomeRecorder(PostgresApplicationRecorder):
         outcome = kwargs.get("outcome")
         if outcome is not None and self.datastore.enable_db_functions:
             raise ProgrammingError("command outcomes need POSTGRES_ENABLE_DB_FUNCTIONS off")
-        if not stored_events or self.datastore.enable_db_functions or set(kwargs) - {"outcome"}:
-            # Anything more to write in the events' transaction (a subclass's ``_insert_stored_events``,
+        # ``Application.save`` always passes ``tracking`` (None but in a process application).
+        more = {name for name, value in kwargs.items() if value is not None} - {"outcome"}
+        if not stored_events or self.datastore.enable_db_functions or more:
+            # Anything more to write in the events' transaction (tracking, a subclass's ``_insert_stored_events``
             # such as the surveys' sealed ballots) takes eventsourcing's own way, with the client's COMMIT.
             return super().insert_events(stored_events, **kwargs)
         return self._insert_locked(stored_events, outcome)
