@@ -1,6 +1,7 @@
 """One hot lab: every client enrols in the same lab at once, through the gateway.
 
-    .venv/bin/python -m bench.hot_lab
+    .venv/bin/python -m bench.hot_lab              # two labs instances, as bench.enrollment
+    .venv/bin/python -m bench.hot_lab --one-writer # the second labs instance stopped before the burst
 
 The deployment of ``bench.enrollment`` (two labs instances, the registry, the gateway, the labs
 relay and an echo service, each a process of its own), in a database and a vhost of this run's
@@ -76,19 +77,17 @@ def cpu_now(pids: dict[int, str]) -> dict[int, float]:
     return {pid: cpu_seconds(pid) or 0.0 for pid in pids}
 
 
-def inserted_events(conninfo: str) -> int:
-    """Rows ever inserted into labs' events table, committed or not (PostgreSQL's statistics)."""
+def refused_event_rows(conninfo: str) -> int:
+    """Rows inserted into labs' events table and rolled back: a version conflict refuses a save whole.
+
+    PostgreSQL counts every row inserted, committed or not (``n_tup_ins``); a backend reports its
+    counts when it exits, so this runs once every process is stopped.
+    """
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        for _ in range(50):  # backends flush their statistics within a second or so of going idle
-            first = conn.execute("SELECT n_tup_ins FROM pg_stat_user_tables "
-                                 "WHERE schemaname = 'labs' AND relname = 'labs_events'").fetchone()[0]
-            time.sleep(0.5)
-            conn.execute("SELECT pg_stat_clear_snapshot()")
-            second = conn.execute("SELECT n_tup_ins FROM pg_stat_user_tables "
-                                  "WHERE schemaname = 'labs' AND relname = 'labs_events'").fetchone()[0]
-            if first == second:
-                return second
-    return second
+        kept = conn.execute("SELECT count(*) FROM labs.labs_events").fetchone()[0]
+        inserted = conn.execute("SELECT n_tup_ins FROM pg_stat_user_tables "
+                                "WHERE schemaname = 'labs' AND relname = 'labs_events'").fetchone()[0]
+        return inserted - kept
 
 
 def enrol_all(base_url: str, token: str, lab_id: str, people: list[str]):
@@ -127,7 +126,15 @@ def check(labs: LabsApplication, lab_id: str, answers: Counter) -> None:
         raise SystemExit(1)
 
 
-def main() -> None:
+def stop_second_labs_instance(processes: list[subprocess.Popen]) -> None:
+    """What routing each lab's commands to one instance would give the hot lab: one writer."""
+    second = [p for p in processes if process_name(p.pid) == "LabsService"][1]
+    second.terminate()
+    second.wait(30)
+    processes.remove(second)
+
+
+def main(one_writer: bool) -> None:
     enrollment.CLIENTS = CLIENTS
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-hot-lab-"))
     name, amqp = vhost()
@@ -136,7 +143,7 @@ def main() -> None:
             enrollment.PEOPLE = PEOPLE
             labs = LabsApplication()
             print(f"{PEOPLE:,} DEMO people enrol in ONE lab of {SEATS:,} seats; {CLIENTS} concurrent clients; "
-                  f"two labs processes, a gateway, a relay and an echo service, with PostgreSQL and RabbitMQ, "
+                  f"{'one labs process' if one_writer else 'two labs processes'}, a gateway, a relay and an echo service, with PostgreSQL and RabbitMQ, "
                   f"on {os.cpu_count()} CPUs.\n", flush=True)
             people = registered_people(labs)
             lab_id = hot_lab(labs)
@@ -147,12 +154,13 @@ def main() -> None:
             print(f"logs in {logs}\n", flush=True)
             try:
                 wait_for_gateway(base_url, token)
+                if one_writer:
+                    stop_second_labs_instance(processes)
                 pids = {p.pid: f"{process_name(p.pid)} [{p.pid}]" for p in processes}
                 pids.update({pid: "PostgreSQL backends" for pid in backends(settings.conninfo(), settings.dbname)})
-                inserted, cpu = inserted_events(settings.conninfo()), cpu_now(pids)
+                cpu = cpu_now(pids)
                 seconds, latencies, answers = enrol_all(base_url, token, lab_id, people)
                 spent = {pid: cpu_seconds(pid) - before for pid, before in cpu.items() if cpu_seconds(pid)}
-                refused_rows = inserted_events(settings.conninfo()) - inserted - len(people)
                 report("POST /labs/{id}/enrollments, one hot lab", seconds, latencies)
                 echo_seconds, echo_latencies, _ = echo_baseline(amqp, len(people))
                 report("baseline: raw nameko RPC round trip (echo)", echo_seconds, echo_latencies)
@@ -164,8 +172,6 @@ def main() -> None:
                              or reason in CONTENTION)
                 print(f"{'outcomes (HTTP status, reason: count)':<46} {dict(sorted(outcomes.items()))}", flush=True)
                 print(f"{'failed for contention (busy, 5xx, timeouts)':<46} {failed}", flush=True)
-                print(f"{'event rows refused (version conflicts)':<46} {refused_rows} "
-                      f"({refused_rows / len(people):.2f} per enrolment)", flush=True)
                 by_name = Counter()
                 for pid, used in spent.items():
                     by_name[pids[pid]] += used
@@ -183,9 +189,15 @@ def main() -> None:
                     except subprocess.TimeoutExpired:
                         process.kill()
                 labs.close()
+            deadline = time.monotonic() + 30  # backends report their statistics as they exit
+            while backends(settings.conninfo(), settings.dbname) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            refused = refused_event_rows(settings.conninfo())
+            print(f"{'event rows refused (version conflicts)':<46} {refused} "
+                  f"({refused / PEOPLE:.2f} per enrolment)", flush=True)
     finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(one_writer="--one-writer" in sys.argv[1:])
