@@ -13,8 +13,8 @@ key travels as nameko context data (AMQP headers), beside the deadline of
 
 **What a service remembers**, in the ``command_outcomes`` table of its own schema:
 
-- each *decision* of the command, that is what ``ServiceApplication.decide`` returned,
-  written in the same PostgreSQL transaction as the events it saved. A command
+- each *decision* of the command, that is what ``ServiceApplication.decide`` (or ``change``)
+  returned, written in the same PostgreSQL transaction as the events it saved. A command
   killed between saving and answering is redelivered and finds its decision instead
   of deciding again; a decision that saved no event is remembered too, so a repeat
   cannot act on state that changed since. Two copies of one request running at
