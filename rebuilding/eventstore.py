@@ -1,5 +1,6 @@
 """Each service's event store: an eventsourcing Application in the service's own schema."""
 
+import copy
 import random
 import threading
 import time
@@ -357,9 +358,11 @@ class ServiceApplication(Application):
                     continue
                 self._written.keep(aggregate_id, aggregate)
                 for queued in decided:
-                    queued.answered(queued.decision.result if queued.decision is not None else queued.result)
                     if queued.decision is not None:
+                        queued.answered(queued.decision.result)  # read back from its JSON: a copy
                         queued.decision.saved()
+                    else:  # a result may hold parts of the kept aggregate, which must not change outside the lock
+                        queued.answered(copy.deepcopy(queued.result))
                 return
             for queued in waiting:
                 queued.refused(Conflict(f"{self.name} kept changing under this request; try again",

@@ -190,3 +190,10 @@ def test_two_copies_of_one_request_queued_together_get_the_one_decision_and_a_la
     assert copy_of_the_request() == 1  # answered from the record, not run
     assert len(ran) == runs
     assert app.repository.get(counter).value == 1
+
+
+def test_a_result_that_holds_part_of_the_aggregate_cannot_change_the_kept_aggregate(app, counter):
+    app.change(counter, increment)
+    exposed = app.change(counter, lambda kept: kept.__dict__)
+    exposed["value"] = 100
+    assert app.change(counter, lambda kept: kept.value) == 1
