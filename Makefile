@@ -44,5 +44,6 @@ bench: install infra
 	$(BIN)/python -m bench.chain
 	$(BIN)/python -m bench.enrollment
 	$(BIN)/python -m bench.mail
+	$(BIN)/python -m bench.hot_lab
 	$(BIN)/python -m bench.surveys
 	$(BIN)/python -m bench.toolkit

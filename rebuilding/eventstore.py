@@ -1,5 +1,6 @@
 """Each service's event store: an eventsourcing Application in the service's own schema."""
 
+import copy
 import random
 import threading
 import time
@@ -9,7 +10,7 @@ from itertools import islice
 from uuid import UUID
 from typing import ClassVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, project_aggregate
 from eventsourcing.persistence import IntegrityError, Notification
 from psycopg.sql import SQL, Identifier
 
@@ -79,6 +80,59 @@ class KeyedLocks:
                     del self._locks[key]
                 else:
                     self._locks[key] = (lock, users - 1)
+
+
+class Queued:
+    """A caller's change of an aggregate, waiting for whoever holds the aggregate's lock to decide it."""
+
+    def __init__(self, command: Callable, decision: "idempotency.Decision | None"):
+        self.command, self.decision = command, decision
+        self.done, self.result, self.error = False, None, None
+
+    def answered(self, result) -> None:
+        self.done, self.result = True, result
+
+    def refused(self, error: BaseException) -> None:
+        self.done, self.error = True, error
+
+    def answer(self):
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class Written:
+    """The aggregates an instance changes, kept between changes by their writer, not copied.
+
+    eventsourcing's cache hands every caller a deep copy of the cached aggregate, so that
+    a command that fails half-way cannot spoil it: 7–8 ms for a lab of 1,000 seats. Here
+    only the holder of an aggregate's lock (``ServiceApplication.change``) takes it, brought
+    up to date with the events other instances stored since; and the aggregate comes back
+    only once its changes are saved. After a failure of any kind it is not put back, and the
+    next change loads it again. Readers keep using the repository, with its copies.
+    """
+
+    def __init__(self, repository):
+        self.repository = repository
+        self.kept = LRUCache(maxsize=repository.cache.maxsize) if isinstance(repository.cache, LRUCache) else None
+
+    def take(self, aggregate_id: UUID):
+        """The aggregate as stored, for its lock holder alone; AggregateNotFoundError if there is none."""
+        try:
+            aggregate = self.kept.get(aggregate_id, evict=True) if self.kept is not None else None
+        except KeyError:
+            aggregate = None
+        if aggregate is None:
+            return self.repository.get(aggregate_id)
+        aggregate = project_aggregate(aggregate, self.repository.event_store.get(aggregate_id, gt=aggregate.version))
+        if aggregate is None:  # discarded by an event stored since
+            raise AggregateNotFoundError(aggregate_id)
+        return aggregate
+
+    def keep(self, aggregate_id: UUID, aggregate) -> None:
+        """Keep an aggregate whose changes are all saved, for the next change."""
+        if self.kept is not None:
+            self.kept.put(aggregate_id, aggregate)
 
 
 class Heartbeats:
@@ -204,12 +258,16 @@ class ServiceApplication(Application):
             db.ensure_schema(self.name)
             env = {**postgres_env(self.name), **env}
         self._locks = KeyedLocks()
+        self._queued: dict[UUID, list[Queued]] = {}
+        self._queued_guard = threading.Lock()
         if self.in_memory:
             super().__init__(env=env)
+            self._written = Written(self.repository)
             self.projections = ()
             return
         with db.creating_tables(self.name):
             super().__init__(env=env)
+            self._written = Written(self.repository)
             datastore = self.recorder.datastore
             chain.install(config.database().conninfo(), datastore.schema, self.recorder.events_table_name)
             self.relay_checkpoint = RelayCheckpoint(datastore)
@@ -250,7 +308,7 @@ class ServiceApplication(Application):
                 if decision is None:
                     self.save(*aggregates)
                     return idempotency.whole(result)
-                self.save(*aggregates, outcome=decision.outcome(result))
+                self.save(*aggregates, outcomes=[decision.outcome(result)])
                 decision.saved()
                 return decision.result
             except IntegrityError:
@@ -258,21 +316,113 @@ class ServiceApplication(Application):
         raise Conflict(f"{self.name} kept changing under this request; try again", {"reason": "busy"})
 
     def change(self, aggregate_id: UUID, command: Callable, attempts: int = 20):
-        """Load one aggregate, run ``command`` on it and save, as ``decide`` does.
+        """Run ``command`` on one aggregate and save what it decided, as ``decide`` does.
 
-        Within one instance, changes to one aggregate queue behind a lock, so they
-        rarely conflict; across instances, ``decide`` retries. This is what keeps a
-        full lab from taking one more person.
+        Within one instance, changes to one aggregate queue behind a lock; whoever takes
+        the lock decides every change queued by then, together: each command in turn on
+        the one aggregate, and all their events and outcomes saved in one transaction.
+        Each caller gets its own result, or its own error. Across instances, the version
+        of the aggregate decides, as in ``decide``: the loser runs its commands again on
+        fresh state. This is what keeps a full lab from taking one more person.
         """
-        def decide_one():
+        decision = idempotency.decision(self)
+        if decision is not None and decision.recorded(look_again=False):
+            return decision.result
+        mine = Queued(command, decision)
+        with self._queued_guard:
+            self._queued.setdefault(aggregate_id, []).append(mine)
+        with self._locks.hold(aggregate_id):
+            while not mine.done:
+                self._decide_together(aggregate_id, self._next_together(aggregate_id), attempts)
+        try:
+            return mine.answer()
+        except DomainError:
+            # As in ``decide``: a copy of this request that ran at once may have decided, and this
+            # is the refusal its effects provoke; its decision stands.
+            if decision is not None and decision.recorded(look_again=True):
+                return decision.result
+            raise
+
+    def _next_together(self, aggregate_id: UUID) -> list["Queued"]:
+        """The changes queued for an aggregate, less a second copy of one request (nameko redelivered
+        it, say), which waits for the next turn: there it finds the first copy's decision recorded."""
+        with self._queued_guard:
+            together, later, requests = [], [], set()
+            for queued in self._queued.pop(aggregate_id, []):
+                request = queued.decision.addresses if queued.decision is not None else None
+                (later if request in requests else together).append(queued)
+                if request is not None:
+                    requests.add(request)
+            if later:
+                self._queued[aggregate_id] = later
+            return together
+
+    def _decide_together(self, aggregate_id: UUID, together: list["Queued"], attempts: int) -> None:
+        """Decide queued changes of one aggregate and save them in one transaction; answer each."""
+        try:
+            waiting = together
+            for attempt in range(attempts):
+                keyed = [q for q in waiting if q.decision is not None]
+                if attempt > 0 and keyed:
+                    for queued, recorded in zip(keyed, idempotency.recorded_by_now(self, [q.decision for q in keyed])):
+                        if recorded:
+                            queued.answered(queued.decision.result)
+                    waiting = [q for q in waiting if not q.done]
+                if not waiting:
+                    return
+                aggregate, decided = self._run_each(aggregate_id, waiting)
+                outcomes = [q.decision.outcome(q.result) for q in decided if q.decision is not None]
+                try:
+                    if decided:
+                        self.save(aggregate, outcomes=outcomes)
+                except IntegrityError:
+                    # Another instance saved this aggregate first (or a copy of one of these
+                    # requests recorded its decision): decide again on what is stored now.
+                    waiting = decided
+                    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                    continue
+                self._written.keep(aggregate_id, aggregate)
+                for queued in decided:
+                    if queued.decision is not None:
+                        queued.answered(queued.decision.result)  # read back from its JSON: a copy
+                        queued.decision.saved()
+                    else:  # a result may hold parts of the kept aggregate, which must not change outside the lock
+                        queued.answered(copy.deepcopy(idempotency.whole(queued.result)))
+                return
+            for queued in waiting:
+                queued.refused(Conflict(f"{self.name} kept changing under this request; try again",
+                                        {"reason": "busy"}))
+        except Exception as error:  # the aggregate is gone, the database is down: each caller hears of it
+            for queued in together:
+                if not queued.done:
+                    queued.refused(error)
+        except BaseException:  # this worker is being killed: the others must not wait for it
+            for queued in together:
+                if not queued.done:
+                    queued.refused(Conflict(f"{self.name} stopped while deciding this request; try again",
+                                            {"reason": "busy"}))
+            raise
+
+    def _run_each(self, aggregate_id: UUID, waiting: list["Queued"]) -> tuple[object, list["Queued"]]:
+        """Run each command in turn on the aggregate; the aggregate, and those that did not fail.
+
+        A command that fails gets its error, and may have changed the aggregate before it
+        failed: the others run again, in the same order, on the aggregate as stored.
+        """
+        while True:
             try:
-                aggregate = self.repository.get(aggregate_id)
+                aggregate = self._written.take(aggregate_id)
             except AggregateNotFoundError:
                 raise NotFound(f"no {self.name} record {aggregate_id}") from None
-            return [aggregate], command(aggregate)
-
-        with self._locks.hold(aggregate_id):
-            return self.decide(decide_one, attempts)
+            for index, queued in enumerate(waiting):
+                try:
+                    queued.result = queued.command(aggregate)
+                except Exception as error:
+                    queued.refused(error)
+                    waiting = waiting[:index] + waiting[index + 1:]
+                    break
+            else:
+                return aggregate, waiting
 
     def projection(self, cls: type) -> "object":
         return next(p for p in self.projections if isinstance(p, cls))

@@ -13,8 +13,8 @@ key travels as nameko context data (AMQP headers), beside the deadline of
 
 **What a service remembers**, in the ``command_outcomes`` table of its own schema:
 
-- each *decision* of the command, that is what ``ServiceApplication.decide`` returned,
-  written in the same PostgreSQL transaction as the events it saved. A command
+- each *decision* of the command, that is what ``ServiceApplication.decide`` (or ``change``)
+  returned, written in the same PostgreSQL transaction as the events it saved. A command
   killed between saving and answering is redelivered and finds its decision instead
   of deciding again; a decision that saved no event is remembered too, so a repeat
   cannot act on state that changed since. Two copies of one request running at
@@ -50,7 +50,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -62,6 +62,7 @@ from eventsourcing.utils import retry
 from kombu.utils import json as wire_json
 from nameko.exceptions import deserialize, deserialize_to_instance, serialize
 from psycopg.sql import SQL, Identifier, Literal
+from psycopg.types.json import Jsonb
 
 from rebuilding import rpc
 from rebuilding.errors import DomainError, Invalid
@@ -170,10 +171,11 @@ class Outcome(NamedTuple):
 
 
 class OutcomeRecorder(PostgresApplicationRecorder):
-    """The PostgreSQL application recorder, which also writes a command's outcome with its events.
+    """The PostgreSQL application recorder, which also writes commands' outcomes with their events.
 
-    ``Application.save(*aggregates, outcome=Outcome(...))`` passes the outcome down to
-    ``_insert_events``, inside the transaction that inserts the events.
+    ``Application.save(*aggregates, outcomes=[Outcome(...), ...])`` passes the outcomes down
+    to the transaction that inserts the events: one, or several when commands queued for one
+    aggregate are decided together (``ServiceApplication.change``).
     """
 
     outcomes_table = "command_outcomes"
@@ -194,13 +196,18 @@ class OutcomeRecorder(PostgresApplicationRecorder):
         self._select_outcomes = SQL(
             "SELECT step, fingerprint, outcome FROM {} WHERE (caller, key) IN ((%s, %s), (%s, %s))").format(table)
         self._select_step = self._select_outcomes + SQL(" AND step = %s")
+        self._select_steps = SQL(
+            "SELECT o.caller, o.key, o.step, o.fingerprint, o.outcome FROM {} AS o"
+            " JOIN unnest(%s::text[], %s::text[], %s::integer[]) AS wanted(caller, key, step)"
+            " USING (caller, key, step)").format(table)
 
-        # Lock, insert, notify (and the outcome) in one statement, which commits on its own.
-        self._locked_insert_function = f"rebuilding_insert_events_{self.datastore.originator_id_type}"
+        # Lock, insert, notify (and the outcomes) in one statement, which commits on its own.
+        # (An earlier version, ``rebuilding_insert_events_<type>``, took one outcome; it is left
+        # in place for instances of that version still running during a restart.)
+        self._locked_insert_function = f"rebuilding_save_events_{self.datastore.originator_id_type}"
         self.sql_create_statements.append(SQL(
             "CREATE OR REPLACE FUNCTION {schema}.{function}("
-            " events {schema}.{event_type}[], outcome_caller text, outcome_key text, outcome_step integer,"
-            " outcome_fingerprint text, outcome text) RETURNS SETOF bigint LANGUAGE plpgsql AS $$"
+            " events {schema}.{event_type}[], outcomes jsonb) RETURNS SETOF bigint LANGUAGE plpgsql AS $$"
             " BEGIN"
             "  PERFORM set_config('lock_timeout', {lock_timeout}, true);"
             "  LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE;"
@@ -208,10 +215,9 @@ class OutcomeRecorder(PostgresApplicationRecorder):
             "  RETURN QUERY INSERT INTO {schema}.{events} (originator_id, originator_version, topic, state)"
             "   SELECT e.originator_id, e.originator_version, e.topic, e.state FROM unnest(events) AS e"
             "   RETURNING notification_id;"
-            "  IF outcome_caller IS NOT NULL THEN"
-            "   INSERT INTO {outcomes} (caller, key, step, fingerprint, outcome)"
-            "    VALUES (outcome_caller, outcome_key, outcome_step, outcome_fingerprint, outcome);"
-            "  END IF;"
+            "  INSERT INTO {outcomes} (caller, key, step, fingerprint, outcome)"
+            "   SELECT o.caller, o.key, o.step, o.fingerprint, o.outcome FROM jsonb_to_recordset(outcomes)"
+            "   AS o(caller text, key text, step integer, fingerprint text, outcome text);"
             " END $$"
         ).format(
             schema=Identifier(self.datastore.schema), function=Identifier(self._locked_insert_function),
@@ -219,51 +225,53 @@ class OutcomeRecorder(PostgresApplicationRecorder):
             channel=Identifier(self.channel_name), outcomes=table,
             lock_timeout=Literal(f"{self.datastore.lock_timeout}s"),
         ))
-        self._call_locked_insert = SQL("SELECT * FROM {}.{}(%s, %s, %s, %s, %s, %s)").format(
+        self._call_locked_insert = SQL("SELECT * FROM {}.{}(%s, %s)").format(
             Identifier(self.datastore.schema), Identifier(self._locked_insert_function))
 
     def insert_events(self, stored_events, **kwargs):
-        outcome = kwargs.get("outcome")
-        if outcome is not None and self.datastore.enable_db_functions:
+        outcomes = kwargs.get("outcomes") or ()
+        if outcomes and self.datastore.enable_db_functions:
             raise ProgrammingError("command outcomes need POSTGRES_ENABLE_DB_FUNCTIONS off")
-        if not stored_events or self.datastore.enable_db_functions or set(kwargs) - {"outcome"}:
-            # Anything more to write in the events' transaction (a subclass's ``_insert_stored_events``,
+        # ``Application.save`` always passes ``tracking`` (None but in a process application).
+        more = {name for name, value in kwargs.items() if value is not None} - {"outcomes"}
+        if not stored_events or self.datastore.enable_db_functions or more:
+            # Anything more to write in the events' transaction (tracking, a subclass's ``_insert_stored_events``
             # such as the surveys' sealed ballots) takes eventsourcing's own way, with the client's COMMIT.
             return super().insert_events(stored_events, **kwargs)
-        return self._insert_locked(stored_events, outcome)
+        return self._insert_locked(stored_events, outcomes)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _insert_locked(self, stored_events, outcome: "Outcome | None") -> list[int]:
+    def _insert_locked(self, stored_events, outcomes: "Sequence[Outcome]") -> list[int]:
         """Save events as eventsourcing's recorder does, in one round trip that also commits.
 
         The recorder's own way holds the table's EXCLUSIVE lock (which keeps commit order
         equal to position order, so readers never pass over an event committed later) from
         its LOCK statement until the client's COMMIT arrives: a round trip, and however long
         a busy client takes to be scheduled. Here one statement on the autocommit connection
-        locks, notifies, inserts (the chain's trigger links each event), records the outcome
+        locks, notifies, inserts (the chain's trigger links each event), records the outcomes
         and commits, all in the server: the lock lasts as long as the server's work.
         """
         events = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
                   for e in stored_events]
-        params = (events, *(outcome if outcome is not None else (None,) * 5))
+        params = (events, Jsonb([outcome._asdict() for outcome in outcomes]))
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             assert conn.autocommit  # the statement is its own transaction
             curs.execute(self._call_locked_insert, params, prepare=True)
             return [row[self._locked_insert_function] for row in curs.fetchall()]
 
-    # In psycopg's pipeline, the first statement that fails aborts the rest; the outcome goes
+    # In psycopg's pipeline, the first statement that fails aborts the rest; the outcomes go
     # after the events, so that a version conflict is still the IntegrityError that ``decide``
     # retries on, and so is a second copy of the request (its outcome's primary key).
 
-    def _insert_events(self, curs, stored_events, *, outcome: Outcome | None = None, **kwargs) -> None:
+    def _insert_events(self, curs, stored_events, *, outcomes: "Sequence[Outcome]" = (), **kwargs) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        if outcome is not None and not stored_events:  # a decision that changed nothing
-            curs.execute(self._insert_outcome, tuple(outcome))
+        if outcomes and not stored_events:  # decisions that changed nothing
+            curs.executemany(self._insert_outcome, [tuple(outcome) for outcome in outcomes])
 
-    def _insert_stored_events(self, curs, stored_events, *, outcome: Outcome | None = None, **kwargs) -> None:
+    def _insert_stored_events(self, curs, stored_events, *, outcomes: "Sequence[Outcome]" = (), **kwargs) -> None:
         super()._insert_stored_events(curs, stored_events, **kwargs)
-        if outcome is not None:  # on a cursor of its own: ``curs`` still has the events' ids to give
-            curs.connection.cursor().execute(self._insert_outcome, tuple(outcome))
+        if outcomes:  # on a cursor of its own: ``curs`` still has the events' ids to give
+            curs.connection.cursor().executemany(self._insert_outcome, [tuple(outcome) for outcome in outcomes])
 
     def select_outcomes(self, scopes: "Scopes") -> dict[int, tuple[str, str]]:
         """Step → (fingerprint, outcome) of everything recorded under a key, withheld or not."""
@@ -277,6 +285,16 @@ class OutcomeRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_step, (*scopes.named, *scopes.withheld, step))
             row = curs.fetchone()
             return row and (row["fingerprint"], row["outcome"])
+
+    def select_steps(self, wanted: "Sequence[tuple[str, str, int]]") -> dict[tuple[str, str, int], tuple[str, str]]:
+        """(caller, key, step) → (fingerprint, outcome) of those of ``wanted`` that are recorded, in one query."""
+        if not wanted:
+            return {}
+        callers, keys, steps = (list(column) for column in zip(*wanted))
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_steps, (callers, keys, steps))
+            return {(row["caller"], row["key"], row["step"]): (row["fingerprint"], row["outcome"])
+                    for row in curs.fetchall()}
 
     def insert_answer(self, outcome: Outcome) -> None:
         """Record an answer; a copy of the request that answered first keeps its own.
@@ -408,11 +426,22 @@ class Decision:
         """Whether this decision is recorded already (then ``result`` is it, or what it kept): by an
         earlier run, or by a copy of the request that won the race. ``look_again`` asks the database anew."""
         c = self.command
-        found = c.app.recorder.select_outcome(c.scopes, self.step) if look_again else c.decisions.get(self.step)
+        return self._found(c.app.recorder.select_outcome(c.scopes, self.step) if look_again
+                           else c.decisions.get(self.step))
+
+    @property
+    def addresses(self) -> tuple[tuple[str, str, int], tuple[str, str, int]]:
+        """Where its row may be: under the caller and the key, or withheld (see the module's doc)."""
+        scopes = self.command.scopes
+        return (*scopes.named, self.step), (*scopes.withheld, self.step)
+
+    def _found(self, found: tuple[str, str] | None) -> bool:
+        """Take a recorded (fingerprint, outcome) as this decision's result; False if none was found."""
         if found is None:
             return False
         stored_fingerprint, text = found
         self.result = decode(text)
+        c = self.command
         if stored_fingerprint == withheld_fingerprint(c.method):
             c.kept = text
         c.recorded = True
@@ -435,6 +464,13 @@ class Decision:
         self.command.recorded = True
         if self.kept is not None:
             self.command.kept = self.kept
+
+
+def recorded_by_now(app, decisions: "Sequence[Decision]") -> list[bool]:
+    """``Decision.recorded(look_again=True)`` of each, asked of the database in one query."""
+    found = app.recorder.select_steps([address for decision in decisions for address in decision.addresses])
+    return [decision._found(next((found[a] for a in decision.addresses if a in found), None))
+            for decision in decisions]
 
 
 _command: ContextVar[Command | None] = ContextVar("rebuilding_command", default=None)

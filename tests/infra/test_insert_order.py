@@ -90,3 +90,19 @@ def test_the_hash_chain_holds_over_events_saved_concurrently(app):
         thread.join()
     findings = list(chain.verify(config.database().conninfo(), app.name, app.recorder.events_table_name))
     assert findings == []
+
+
+def test_an_application_save_takes_the_one_statement_insert_not_the_recorders_own_way(app):
+    taken = []
+    one_statement = app.recorder._insert_locked
+
+    def spy(*args, **kwargs):
+        taken.append(args)
+        return one_statement(*args, **kwargs)
+
+    app.recorder._insert_locked = spy
+    counter = Counter(label="fast path")
+    counter.increment()
+    app.save(counter)  # eventsourcing passes ``tracking=None`` along: that is not "more to write"
+    assert len(taken) == 1
+    assert app.repository.get(counter.id).value == 1

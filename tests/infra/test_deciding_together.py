@@ -1,0 +1,199 @@
+"""Changes queued for one aggregate are decided together, on the aggregate its writer keeps.
+
+``ServiceApplication.change``: whoever takes an aggregate's lock decides every change queued
+for it by then, each command in turn, and saves all their events and outcomes in one
+transaction; each caller gets its own answer. The aggregate is kept between changes, not
+copied, and is dropped after any failure.
+"""
+
+import functools
+import threading
+import uuid
+
+import pytest
+from psycopg.sql import SQL, Identifier
+
+from rebuilding.errors import Conflict
+from rebuilding.idempotency import Command, _command
+from tests.infra.sample import Counter, CounterApplication
+from tests.support import eventually
+
+pytestmark = pytest.mark.integration
+
+QUEUED = 6
+
+
+class Probe(CounterApplication):
+    """A log of its own, with an aggregate cache like labs' and surveys'."""
+
+    name = "deciding_together_probe"
+    env = {"AGGREGATE_CACHE_MAXSIZE": "10", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+
+
+@pytest.fixture
+def app(database):
+    app = Probe()
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def other_instance(database):
+    app = Probe()
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def counter(app) -> uuid.UUID:
+    counter = Counter(label="together")
+    app.save(counter)
+    return counter.id
+
+
+def increment(counter: Counter) -> int:
+    counter.increment()
+    return counter.value
+
+
+def queue_behind_a_busy_change(app, counter_id, changes) -> list:
+    """Hold the aggregate with a change that waits, queue ``changes`` (calls of ``app.change``) behind
+    it, let it go; each one's answer (its result, or the exception it raised), in the order given."""
+    busy, go = threading.Event(), threading.Event()
+
+    def waiting(counter):
+        busy.set()
+        go.wait(30)
+
+    answers = [None] * len(changes)
+
+    def call(index, change):
+        try:
+            answers[index] = change()
+        except Exception as error:
+            answers[index] = error
+
+    first = threading.Thread(target=app.change, args=(counter_id, waiting))
+    first.start()
+    busy.wait(30)
+    threads = [threading.Thread(target=call, args=(n, change)) for n, change in enumerate(changes)]
+    for thread in threads:
+        thread.start()
+    eventually(lambda: len(app._queued.get(counter_id, [])) == len(changes))
+    go.set()
+    for thread in [first, *threads]:
+        thread.join(60)
+    return answers
+
+
+def changing(app, counter_id, *commands) -> list:
+    return [functools.partial(app.change, counter_id, command) for command in commands]
+
+
+def transactions_of(app, counter_id) -> list[str]:
+    """The transaction that wrote each of the counter's events, in version order."""
+    with app.recorder.datastore.transaction(commit=False) as cursor:
+        cursor.execute(SQL("SELECT xmin::text AS xid FROM {}.{} WHERE originator_id = %s ORDER BY originator_version")
+                       .format(Identifier(app.recorder.datastore.schema), Identifier(app.recorder.events_table_name)),
+                       (counter_id,))
+        return [row["xid"] for row in cursor.fetchall()]
+
+
+def test_changes_queued_behind_one_aggregate_are_saved_in_one_transaction_each_caller_getting_its_own_result(
+        app, counter):
+    answers = queue_behind_a_busy_change(app, counter, changing(app, counter, *[increment] * QUEUED))
+
+    assert sorted(answers) == list(range(1, QUEUED + 1))
+    assert app.repository.get(counter).value == QUEUED
+    created, *incremented = transactions_of(app, counter)
+    assert len(incremented) == QUEUED and len(set(incremented)) == 1
+
+
+def test_a_command_refused_half_way_gets_its_own_error_and_the_others_are_decided_without_its_changes(app, counter):
+    def refused_after_changing(counter):
+        counter.increment(100)
+        raise Conflict("refused after changing the aggregate", {"reason": "test"})
+
+    def failing_after_renaming(counter):
+        counter.rename("spoiled")
+        raise RuntimeError("a bug after a change")
+
+    answers = queue_behind_a_busy_change(app, counter, changing(app, counter, increment, refused_after_changing,
+                                                                increment, failing_after_renaming, increment))
+
+    assert answers[0] == 1 and answers[2] == 2 and answers[4] == 3
+    assert isinstance(answers[1], Conflict) and answers[1].details == {"reason": "test"}
+    assert isinstance(answers[3], RuntimeError)
+    stored = app.repository.get(counter)
+    assert (stored.value, stored.label) == (3, "together")
+    assert app.change(counter, lambda kept: (kept.value, kept.label)) == (3, "together")
+
+
+def test_the_aggregate_is_kept_between_changes_without_a_copy_and_catches_up_with_another_instance(
+        app, other_instance, counter):
+    seen = []
+    app.change(counter, lambda kept: seen.append(kept) or increment(kept))
+    app.change(counter, lambda kept: seen.append(kept) or increment(kept))
+    assert seen[0] is seen[1]
+
+    assert other_instance.change(counter, increment) == 3
+    assert app.change(counter, lambda kept: seen.append(kept) or increment(kept)) == 4
+    assert seen[2] is seen[0]
+
+
+def test_after_a_failed_change_the_next_change_takes_the_aggregate_as_stored(app, counter):
+    seen = []
+    app.change(counter, lambda kept: seen.append(kept) or increment(kept))
+
+    def spoiling(kept):
+        kept.increment(100)
+        raise RuntimeError("a bug after a change")
+
+    with pytest.raises(RuntimeError):
+        app.change(counter, spoiling)
+    assert app.change(counter, lambda kept: seen.append(kept) or increment(kept)) == 2
+    assert seen[1] is not seen[0]
+
+
+def test_queued_changes_that_lose_to_another_instance_are_decided_again_on_what_it_stored(
+        app, other_instance, counter):
+    raced = []
+
+    def racing(counter):
+        if not raced:  # while these are decided, the other instance saves first
+            raced.append(other_instance.change(counter.id, lambda theirs: theirs.increment(10) or theirs.value))
+        return increment(counter)
+
+    answers = queue_behind_a_busy_change(app, counter, changing(app, counter, racing, increment, increment))
+
+    assert raced == [10]
+    assert answers == [11, 12, 13]
+    assert app.repository.get(counter).value == 13
+
+
+def test_two_copies_of_one_request_queued_together_get_the_one_decision_and_a_later_copy_its_answer(app, counter):
+    key, ran = str(uuid.uuid4()), []
+
+    def copy_of_the_request():
+        command = Command(app, app.name, key=key, caller="tester")
+        token = _command.set(command)
+        try:
+            change = functools.partial(app.change, counter, lambda kept: ran.append(kept.value) or increment(kept))
+            return command.run("increment", change, (), {})
+        finally:
+            _command.reset(token)
+
+    assert queue_behind_a_busy_change(app, counter, [copy_of_the_request, copy_of_the_request]) == [1, 1]
+    assert app.repository.get(counter).value == 1
+
+    runs = len(ran)
+    assert copy_of_the_request() == 1  # answered from the record, not run
+    assert len(ran) == runs
+    assert app.repository.get(counter).value == 1
+
+
+def test_a_result_that_holds_part_of_the_aggregate_cannot_change_the_kept_aggregate(app, counter):
+    app.change(counter, increment)
+    exposed = app.change(counter, lambda kept: kept.__dict__)
+    exposed["value"] = 100
+    assert app.change(counter, lambda kept: kept.value) == 1
