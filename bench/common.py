@@ -8,6 +8,7 @@ own that they drop when they finish.
 from rebuilding import config  # first: it picks psycopg's wait function, as in the services
 
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -100,3 +101,16 @@ def show(figure: Figure, baseline: Figure | None = None) -> None:
     if baseline is not None:
         line += f"   {figure.rate / baseline.rate:5.2f} × {baseline.label}"
     print(line, flush=True)
+
+
+def bench_vhost(name: str) -> tuple[str, str]:
+    """A RabbitMQ vhost of this run's own, and its AMQP URI: two benches at once must not answer each
+    other's RPCs. ``drop_vhost`` removes it."""
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+                   check=True, capture_output=True)
+    return name, f"amqp://guest:guest@127.0.0.1:5672/{name}"
+
+
+def drop_vhost(name: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)

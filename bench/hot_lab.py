@@ -22,7 +22,7 @@ import eventlet
 
 eventlet.monkey_patch()
 
-from bench.common import bench_database  # noqa: E402  (rebuilding first)
+from bench.common import bench_database, bench_vhost, drop_vhost  # noqa: E402  (rebuilding first)
 
 import os  # noqa: E402
 import subprocess  # noqa: E402
@@ -49,14 +49,6 @@ PEOPLE = 1200  # the last 200 are waitlisted
 CLIENTS = 32
 CONTENTION = ("busy", "unavailable", "expired")
 
-
-def vhost() -> tuple[str, str]:
-    """A vhost of this run's own, and its AMQP URI: two benches at once must not answer each other's RPCs."""
-    name = f"rebuilding_bench_hot_lab_{os.getpid()}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
-    return name, f"amqp://guest:guest@127.0.0.1:5672/{name}"
 
 
 def hot_lab(labs: LabsApplication) -> str:
@@ -137,7 +129,7 @@ def stop_second_labs_instance(processes: list[subprocess.Popen]) -> None:
 def main(one_writer: bool) -> None:
     enrollment.CLIENTS = CLIENTS
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-hot-lab-"))
-    name, amqp = vhost()
+    name, amqp = bench_vhost(f"rebuilding_bench_hot_lab_{os.getpid()}")
     try:
         with bench_database(f"rebuilding_bench_hot_lab_{os.getpid()}") as settings:
             enrollment.PEOPLE = PEOPLE
@@ -196,7 +188,7 @@ def main(one_writer: bool) -> None:
             print(f"{'event rows refused (version conflicts)':<46} {refused} "
                   f"({refused / PEOPLE:.2f} per enrolment)", flush=True)
     finally:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
+        drop_vhost(name)
 
 
 if __name__ == "__main__":

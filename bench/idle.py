@@ -21,7 +21,7 @@ import warnings
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # printed by every nameko import
 
-from bench.common import bench_database  # noqa: E402  (first: it imports rebuilding, which must come before psycopg)
+from bench.common import bench_database, bench_vhost, drop_vhost  # noqa: E402  (first: it imports rebuilding, which must come before psycopg)
 
 import json
 import multiprocessing
@@ -62,14 +62,6 @@ class Echo:
     def echo(self, value):
         return value
 
-
-def vhost() -> tuple[str, str]:
-    """A vhost of this run's own, and its AMQP URI."""
-    name = f"rebuilding_bench_idle_{os.getpid()}"
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
-                   check=True, capture_output=True)
-    return name, f"amqp://guest:guest@127.0.0.1:5672/{name}"
 
 
 def start_platform(address: str, amqp: str, logs: Path) -> dict[str, subprocess.Popen]:
@@ -226,7 +218,7 @@ def report_delays(label: str, delays: list[float]) -> None:
 def main(seconds: float) -> None:
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-idle-"))
     logs = Path(os.environ["REBUILDING_STATE_DIR"])
-    name, amqp = vhost()
+    name, amqp = bench_vhost(f"rebuilding_bench_idle_{os.getpid()}")
     try:
         with bench_database(f"rebuilding_bench_idle_{os.getpid()}") as settings:
             address = f"127.0.0.1:{free_port()}"
@@ -250,7 +242,7 @@ def main(seconds: float) -> None:
                     except subprocess.TimeoutExpired:
                         process.kill()
     finally:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
+        drop_vhost(name)
 
 
 if __name__ == "__main__":
