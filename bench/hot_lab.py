@@ -135,14 +135,14 @@ def main(one_writer: bool) -> None:
             enrollment.PEOPLE = PEOPLE
             labs = LabsApplication()
             print(f"{PEOPLE:,} DEMO people enrol in ONE lab of {SEATS:,} seats; {CLIENTS} concurrent clients; "
-                  f"{'one labs process' if one_writer else 'two labs processes'}, a gateway, a relay and an echo service, with PostgreSQL and RabbitMQ, "
+                  f"{'one labs process' if one_writer else 'two labs processes'}, a gateway, a relay, a mail sender and an echo service, with PostgreSQL and RabbitMQ, "
                   f"on {os.cpu_count()} CPUs.\n", flush=True)
             people = registered_people(labs)
             lab_id = hot_lab(labs)
             address = f"127.0.0.1:{free_port()}"
             base_url, token = f"http://{address}", auth.mint("bench", ["staff"])
             logs = Path(os.environ["REBUILDING_STATE_DIR"])
-            processes = start_processes(address, amqp, logs)
+            processes = list(start_processes(address, amqp, logs).values())
             print(f"logs in {logs}\n", flush=True)
             try:
                 wait_for_gateway(base_url, token)
