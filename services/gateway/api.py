@@ -20,7 +20,6 @@ from rebuilding.errors import DomainError, TooLarge
 from rebuilding.schemas import NAME_LENGTH, ONE_LINE_PATTERN, check_text, validated
 from services.gateway import authorisation, oidc
 from services.gateway.authorisation import Access
-from services.gateway.revocations import FETCH_TIMEOUT
 from services.gateway.web import http
 
 log = logging.getLogger(__name__)
@@ -153,7 +152,7 @@ def authenticated(service, authorization: str | None) -> auth.Principal:
     else:
         principal = auth.verify(authorization)
     revoked = service.revocations.is_revoked(
-        principal.jti, lambda: call(service.registry.revoked_tokens, timeout=FETCH_TIMEOUT))
+        principal.jti, lambda timeout: call(service.registry.revoked_tokens, timeout=timeout))
     if revoked:
         raise auth.Unauthenticated("the token has been revoked")
     return principal

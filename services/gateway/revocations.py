@@ -9,8 +9,9 @@ forgets its copy at once, the others within that time.
 
 When the registry does not answer, an instance keeps using the copy it has (no token can
 be revoked while the registry is down, so the copy lacks at most the last few seconds' ones)
-and asks again a second later. An instance that never got the list refuses every token
-with 503: it cannot tell a revoked one.
+and asks again a second later. An instance that never got the list waits for it as long as
+for any RPC (REBUILDING_RPC_TIMEOUT), then refuses every token with 503: it cannot tell a
+revoked one.
 """
 
 import logging
@@ -25,7 +26,7 @@ from rebuilding.errors import DomainError
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = 3.0
-"""Seconds to wait for the registry's list."""
+"""Seconds to wait for the registry's list when there is a copy to go on with."""
 RETRY_AFTER = 1.0
 """Seconds after a failed fetch before the next request tries again."""
 
@@ -46,7 +47,13 @@ class RevocationList:
         self._lock = threading.Lock()
 
     def is_revoked(self, jti: str, fetch) -> bool:
-        """Whether ``jti`` is revoked; ``fetch()`` gives the registry's list when the copy is old."""
+        """Whether ``jti`` is revoked; ``fetch(timeout)`` gives the registry's list when the copy is old.
+
+        A refresh waits ``FETCH_TIMEOUT`` at most, since the copy serves meanwhile. The first fetch
+        waits as long as any RPC (``timeout=None``): without a copy the request cannot be answered
+        anyway, and a registry that is only slow to answer its first call, as just after a start on a
+        busy machine, must not turn the gateway's first requests into 503s.
+        """
         now = time.monotonic()
         if now - self._fetched_at >= self.refresh_seconds and now >= self._retry_at:
             # One request fetches; the others go on with the copy, or wait for one if there is none.
@@ -63,7 +70,7 @@ class RevocationList:
 
     def _fetch(self, fetch) -> None:
         try:
-            self._revoked = frozenset(fetch())
+            self._revoked = frozenset(fetch(FETCH_TIMEOUT if self._revoked is not None else None))
             self._fetched_at = time.monotonic()
         except DomainError as error:  # the registry did not answer: 503 or 504
             self._retry_at = time.monotonic() + RETRY_AFTER

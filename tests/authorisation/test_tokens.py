@@ -7,7 +7,7 @@ import pytest
 
 from rebuilding import auth
 from services.gateway.api import Unavailable
-from services.gateway.revocations import RevocationList, RevocationsUnknown
+from services.gateway.revocations import FETCH_TIMEOUT, RevocationList, RevocationsUnknown
 from services.registry.application import RegistryApplication
 from tests.authorisation.conftest import forged
 from tests.support import Gateway, eventually
@@ -72,21 +72,25 @@ def test_a_gateway_that_did_not_take_a_revocation_refuses_the_token_within_its_r
 def test_the_list_is_fetched_once_per_refresh_and_kept_when_the_registry_does_not_answer():
     fetched = []
 
-    def fetch():
-        fetched.append(1)
+    def fetch(timeout):
+        fetched.append(timeout)
         return ["gone"]
 
     revocations = RevocationList(refresh_seconds=60)
     assert revocations.is_revoked("gone", fetch) and not revocations.is_revoked("fine", fetch)
-    assert len(fetched) == 1
+    assert fetched == [None]  # the first fetch waits as long as any RPC: there is no copy to go on with
 
-    def failing():
+    def failing(timeout):
+        assert timeout == FETCH_TIMEOUT, "a refresh waits little: the copy serves meanwhile"
         raise Unavailable("registry did not answer")
 
     revocations.forget()
     assert revocations.is_revoked("gone", failing)  # the copy it had
     assert not revocations.is_revoked("fine", failing)
 
+    def unanswered(timeout):
+        raise Unavailable("registry did not answer")
+
     never = RevocationList(refresh_seconds=60)
     with pytest.raises(RevocationsUnknown):
-        never.is_revoked("fine", failing)  # it cannot tell: it refuses rather than let a revoked token in
+        never.is_revoked("fine", unanswered)  # it cannot tell: it refuses rather than let a revoked token in

@@ -63,7 +63,7 @@ def published(cast, tmp_path, unique, content=samples.PDF, filename="convenzione
 def test_a_person_reads_the_toolkit_from_the_moment_labs_confirms_their_enrolment(cast):
     person = cast["people"][0]
     refused = cast["as"](person).get("/toolkit/documents")
-    assert refused.status_code == 403 and refused.json()["details"]["reason"] == "not_a_participant"
+    assert refused.status_code == 403 and refused.json()["details"]["reason"] == "not_a_participant", refused.text
     enrolled(cast, person)  # labs decides, publishes lab.enrolment_confirmed; the toolkit follows labs' log
     listed = eventually(lambda: cast["as"](person).get("/toolkit/documents").status_code == 200)
     assert listed
