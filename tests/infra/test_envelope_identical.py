@@ -30,6 +30,7 @@ from rebuilding.envelope import _INTERNAL_ATTRIBUTES, SPECVERSION, TYPE_PREFIX, 
 from rebuilding.eventstore import IN_MEMORY
 from rebuilding.versions import for_generation
 from tests.audit import notes
+from tests.audit.conftest import own_application
 from tests.infra import sample
 
 _NAMESPACE = uuid.UUID("8f5b6c1e-5d0e-4b8a-9d55-3a7f0c2e9b41")
@@ -257,3 +258,27 @@ def test_an_event_whose_stored_json_the_replay_does_not_know_fails_as_it_did_bef
         as_before("surveys", mapper, broken, None)
     with pytest.raises(type(before.value)):
         replayed(decoder_of("surveys", mapper), broken, None)
+
+
+@pytest.mark.integration
+def test_envelopes_read_back_from_postgres_from_any_position_to_any_stop_are_the_mappers(database, unique):
+    app = own_application(f"replay_{unique}")()
+    try:
+        counters = [sample.Counter(label=f"c{n}") for n in range(4)]
+        for counter in counters:
+            counter.increment(by=2)
+            counter.rename(label="rinominato")
+        note = notes.Note(text="prima stesura DEMO")
+        note.edit(text="seconda stesura DEMO", words=3)
+        app.save(*counters, note)
+        stored_log = list(app.notifications())
+        assert len(stored_log) == 14
+        for after, stop, batch in [(0, None, 1000), (0, None, 2), (3, None, 2), (3, 9, 2), (0, 13, 3), (5, 5, 1),
+                                   (13, None, 4), (14, None, 2), (100, None, 2), (0, 0, 5)]:
+            for generation in (None, 1, 2):
+                expected = [envelope for n in stored_log if n.id > after and (stop is None or n.id <= stop)
+                            if (envelope := as_before(app.name, app.mapper, n, generation)) is not None]
+                made = list(app.envelopes(after, stop, batch, generation))
+                assert json.dumps(made) == json.dumps(expected), (after, stop, batch, generation)
+    finally:
+        app.close()
