@@ -6,16 +6,18 @@ query (``notification_id > last … LIMIT page``) on its own snapshot, as the re
 so every snapshot holds a prefix of the log and a reader never passes over an event
 committed later. Rows come as plain tuples, the originator id as its text: no
 ``Notification`` and no UUID object per row, which were most of the recorder's cost.
+From the second page on, each page is asked for before the one before it is handed on.
 
 **Decoding.** eventsourcing's mapper decodes the stored JSON with a Python hook on every
 object, builds the domain event, and the envelope then turns its values back into JSON
-values. ``Decoder`` goes from the stored JSON to the envelope directly, and gives the same
-envelope byte for byte (``tests/infra/test_envelope_identical.py``). It hands an event to
-the mapper instead when that is the only way to be sure: one stored at an older version
-of its class (upcast on read), one with a value of a type it does not know, one whose
-JSON orjson refuses (NaN, a 20-digit integer); and every event when the application has
-its own mapper or transcoder. (orjson reads the JSON in a tenth of the time; what it reads
-differently from ``json``, an integer past 64 bits, is handed to the mapper too.)
+values. ``Decoder`` goes from the stored JSON (read by orjson, in a tenth of ``json``'s
+time) to the envelope directly, and gives the same envelope byte for byte
+(``tests/infra/test_envelope_identical.py``). It hands an event to the mapper instead when
+that is the only way to be sure: one stored at an older version of its class (upcast on
+read), one with a value of a type it does not know, one whose JSON orjson refuses (NaN)
+or reads otherwise than ``json`` (an integer past 64 bits, which it makes a float: so a
+float as large too); and every event when the application has a mapper or transcoder of
+its own, or originator ids stored as text.
 """
 
 import re
@@ -152,13 +154,13 @@ class Decoder:
         self.service = app.name
         mapper = app.mapper
         transcoder = getattr(mapper, "transcoder", None)
-        self.fast = type(mapper) is Mapper and type(transcoder) is JSONTranscoder
+        self.text_ids = app.recorder.datastore.originator_id_type == "uuid"
+        self.fast = type(mapper) is Mapper and type(transcoder) is JSONTranscoder and self.text_ids
         self.values = {name: read for name, (kind, read) in _STOCK.items()
                        if self.fast and type(transcoder.names.get(name)) is kind}
         self.unwrap = [step for step in (getattr(mapper, "cipher", None) and mapper.cipher.decrypt,
                                          getattr(mapper, "compressor", None) and mapper.compressor.decompress)
                        if step]
-        self.text_ids = app.recorder.datastore.originator_id_type == "uuid"
         self.classes: dict[str, tuple[type, object, int]] = {}
 
     def envelopes(self, rows: list[Row], generation: int | None = None) -> Iterator[Envelope]:
