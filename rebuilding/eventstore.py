@@ -14,9 +14,9 @@ from eventsourcing.application import AggregateNotFoundError, Application, LRUCa
 from eventsourcing.persistence import IntegrityError, Notification
 from psycopg.sql import SQL, Identifier
 
-from rebuilding import chain, config, db, idempotency
+from rebuilding import chain, config, db, idempotency, stored
 from rebuilding.errors import Conflict, DomainError, Invalid, NotFound
-from rebuilding.envelope import Envelope, to_envelope
+from rebuilding.envelope import Envelope
 from rebuilding.followers import ProjectionHealth
 from rebuilding.versions import for_generation
 from rebuilding.views import Checkpoint
@@ -258,6 +258,7 @@ class ServiceApplication(Application):
             db.ensure_schema(self.name)
             env = {**postgres_env(self.name), **env}
         self._locks = KeyedLocks()
+        self._decoder = None
         self._queued: dict[UUID, list[Queued]] = {}
         self._queued_guard = threading.Lock()
         if self.in_memory:
@@ -506,11 +507,19 @@ class ServiceApplication(Application):
 
         Each event is upcast on read to its current version; with ``generation``, it is
         given in its newest version up to that one, and left out if it has none there
-        (see ``rebuilding.versions``).
+        (see ``rebuilding.versions``). Read and decoded as ``rebuilding.stored`` says.
         """
-        for notification in self.notifications(after, stop, batch):
-            event = self.mapper.to_domain_event(notification)
-            if generation is None:
-                yield to_envelope(self.name, notification.id, event)
-            elif (envelope := for_generation(self.name, notification.id, event, generation)) is not None:
-                yield envelope
+        if self.in_memory:
+            for notification in self.notifications(after, stop, batch):
+                event = self.mapper.to_domain_event(notification)
+                if (envelope := for_generation(self.name, notification.id, event, generation)) is not None:
+                    yield envelope
+            return
+        decoder = self.decoder()
+        for page in stored.pages(self, after, stop, batch):
+            yield from decoder.envelopes(page, generation)
+
+    def decoder(self) -> "stored.Decoder":
+        if self._decoder is None:
+            self._decoder = stored.Decoder(self)
+        return self._decoder

@@ -1,9 +1,9 @@
 """The event history across every service, read for audits: filtered, merged by time, streamed.
 
-Each service's log is read from its own event store through a server-side
-cursor, a page at a time, and decoded as the platform publishes it (envelopes,
-upcast on read). The logs are merged by time, so memory stays bounded whatever
-their length: one page per service.
+Each service's log is read from its own event store a page at a time, and
+decoded as the platform publishes it (envelopes, upcast on read), as every
+replay reads it (``rebuilding.stored``). The logs are merged by time, so
+memory stays bounded whatever their length: about one page per service.
 
 Filters that the database can apply cheaply are pushed down (an aggregate id; a
 person or lab id, as a byte search of the stored JSON, which then still has to
@@ -17,12 +17,10 @@ from datetime import datetime, timezone
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import psycopg
-from eventsourcing.persistence import Notification
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL
 
-from rebuilding import config
-from rebuilding.envelope import Envelope, event_key, plain, to_envelope
+from rebuilding import stored
+from rebuilding.envelope import Envelope, event_key, plain
 
 PAGE = 2000
 ITALY = ZoneInfo("Europe/Rome")
@@ -88,12 +86,7 @@ def stored_forms(identifier: str) -> list[bytes]:
 
 def events(app, filters: Filters, on_position: Callable[[str, int], None] | None = None) -> Iterator[Envelope]:
     """One service's events that pass ``filters``, in log order, as envelopes."""
-    schema = Identifier(app.recorder.datastore.schema)
-    table = Identifier(app.recorder.events_table_name)
-    where, params = [SQL("notification_id > %s")], [filters.after]
-    if filters.stop is not None:
-        where.append(SQL("notification_id <= %s"))
-        params.append(filters.stop)
+    where, params = [], []
     if filters.aggregate is not None:
         where.append(SQL("originator_id = %s"))
         params.append(filters.aggregate)
@@ -109,24 +102,15 @@ def events(app, filters: Filters, on_position: Callable[[str, int], None] | None
                 alternatives.append(SQL("position(%s IN state) > 0"))
                 params.append(form)
         where.append(SQL("(") + SQL(" OR ").join(alternatives) + SQL(")"))
-    query = SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{} "
-                "WHERE {} ORDER BY notification_id").format(schema, table, SQL(" AND ").join(where))
-    with psycopg.connect(config.database().conninfo()) as conn, conn.transaction(), \
-            conn.cursor(name=f"history_{app.name}") as rows:
-        rows.itersize = PAGE
-        rows.execute(query, params)
-        while page := rows.fetchmany(PAGE):
-            for position, originator_id, version, topic, state in page:
-                event = app.mapper.to_domain_event(Notification(
-                    id=position, originator_id=originator_id, originator_version=version,
-                    topic=topic, state=bytes(state)))
-                envelope = to_envelope(app.name, position, event)
-                if filters.admits(envelope):
-                    yield envelope
-            if on_position:
-                on_position(app.name, page[-1][0])
-        if on_position and filters.stop is None:
-            on_position(app.name, app.last_position())
+    decoder = app.decoder()
+    for page in stored.pages(app, filters.after, filters.stop, PAGE, tuple(where), tuple(params)):
+        for envelope in decoder.envelopes(page):
+            if filters.admits(envelope):
+                yield envelope
+        if on_position:
+            on_position(app.name, page[-1][0])
+    if on_position and filters.stop is None:
+        on_position(app.name, app.last_position())
 
 
 def _plain_json(app) -> bool:

@@ -45,14 +45,19 @@ def _can_downcast(event_class: type, version: int, current: int) -> bool:
 def for_generation(service: str, position: int, event: Any, generation: int | None,
                    today: date | None = None) -> Envelope | None:
     """The envelope of ``event`` in generation ``generation`` (None: its current version); None if it has none there."""
-    envelope = to_envelope(service, position, event)
-    current = current_version(type(event))
+    return in_generation(to_envelope(service, position, event), type(event), generation, today)
+
+
+def in_generation(envelope: Envelope, event_class: type, generation: int | None,
+                  today: date | None = None) -> Envelope | None:
+    """An envelope of ``event_class`` (in its current version) as generation ``generation`` has it; None if it has none."""
+    current = current_version(event_class)
     if generation is None or generation >= current:
         return envelope
-    wanted = max((v for v in published_versions(type(event), today) if v <= generation), default=None)
+    wanted = max((v for v in published_versions(event_class, today) if v <= generation), default=None)
     if wanted is None:
         return None
-    return downcast(envelope, type(event), current, wanted)
+    return downcast(envelope, event_class, current, wanted)
 
 
 def downcast(envelope: Envelope, event_class: type, current: int, wanted: int) -> Envelope:

@@ -67,6 +67,42 @@ def test_a_reader_following_the_log_during_concurrent_saves_sees_every_event_onc
     assert seen == stored  # none passed over, none twice, in order
 
 
+def test_a_replay_reading_pages_ahead_during_concurrent_saves_sees_every_event_once_in_order(app):
+    start = app.last_position()
+    done = threading.Event()
+    seen: list[int] = []
+
+    def follow():
+        last = start
+        while True:
+            finished = done.is_set()  # read before the log: what was committed by then is read below
+            page = [e["position"] for e in app.envelopes(after=last, batch=3)]  # several pages, each asked ahead
+            seen.extend(page)
+            last = page[-1] if page else last
+            if finished and not page:
+                return
+
+    def write(writer: int):
+        for n in range(SAVES):
+            counter = Counter(label=f"w{writer}-{n}")
+            counter.increment()
+            app.save(counter)
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    writers = [threading.Thread(target=write, args=(w,)) for w in range(WRITERS)]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    done.set()
+    reader.join(60)
+
+    stored = [n.id for n in app.notifications(after=start)]
+    assert len(stored) == WRITERS * SAVES * 2
+    assert seen == stored  # none passed over, none twice, in order
+
+
 def test_a_save_that_conflicts_writes_nothing_and_raises_the_integrity_error_decide_retries_on(app):
     counter = Counter(label="conflict")
     app.save(counter)
