@@ -20,6 +20,8 @@ after the catch-up and after the benchmark, against MEMORY_LIMIT_MB; and checks 
 counts in the catalogue and in participation equal its events, and that the burst's answers equal
 the events it wrote. It exits non-zero when a process went past the limit or a check failed.
 
+A relay or the mail sender that exits is restarted, as the deployment's ``restart: unless-stopped``
+does, and the run ends non-zero saying why it exited.
 The mail sender starts at the head of labs' log: the seeded history stands for mail sent long ago.
 Names, addresses and labs are invented (SYNTHETIC, DEMO, example.org); only the Comuni are real.
 """
@@ -79,6 +81,7 @@ READS_ATS = 200  # GET /labs?ats=
 READS_ALL = 40  # GET /labs: every lab
 LAB_EVENTS_PER_SAVE = 5000
 CATCH_UP_TIMEOUT = 3600.0
+RUN_ENV: dict[str, str] = {}  # the platform processes' environment
 RESPONSABILI = ("responsabile_ufficio_di_piano", "responsabile_servizi_sociali")
 ALL_ROLES = (*RESPONSABILI, "operatore")
 
@@ -86,8 +89,8 @@ ALL_ROLES = (*RESPONSABILI, "operatore")
 # A webinar is open to the whole region and fills 1,000 seats (the most a lab may have);
 # the rest are held in an ATS for its own Ambiti's people.
 FORMATS = (
-    ("laboratorio", 0.35, 30, 4, ("09:30", "12:30"), ALL_ROLES, "ats"),
-    ("webinar", 0.30, 1000, 2, ("10:00", "12:00"), ALL_ROLES, "region"),
+    ("laboratorio", 0.25, 30, 4, ("09:30", "12:30"), ALL_ROLES, "ats"),
+    ("webinar", 0.40, 1000, 2, ("10:00", "12:00"), ALL_ROLES, "region"),
     ("focus_group", 0.15, 15, 2, ("14:30", "17:00"), RESPONSABILI, "ats"),
     ("tutorial", 0.10, 40, 3, ("09:00", "13:00"), ALL_ROLES, "ats"),
     ("affiancamento", 0.10, 8, 6, ("09:00", "13:00"), ALL_ROLES, "ats"),
@@ -320,9 +323,9 @@ def biggest_aggregate(conninfo: str) -> None:
 def start_platform(address: str, amqp: str, logs: Path) -> dict[str, subprocess.Popen]:
     """bench.enrollment's processes, and the registry's relay: its history is published too."""
     processes = start_processes(address, amqp, logs)
-    env = {**os.environ, "REBUILDING_AMQP_URI": amqp, "REBUILDING_GATEWAY_ADDRESS": address}
+    RUN_ENV.update({**os.environ, "REBUILDING_AMQP_URI": amqp, "REBUILDING_GATEWAY_ADDRESS": address})
     processes["relay-registry"] = subprocess.Popen(
-        [sys.executable, "-m", "rebuilding.cli", "relay", "registry"], env=env, cwd=ROOT,
+        [sys.executable, "-m", "rebuilding.cli", "relay", "registry"], env=RUN_ENV, cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=open(logs / "relay-registry.log", "w"))
     return processes
 
@@ -344,9 +347,9 @@ class Memory:
         self.processes = processes
         self.readings: dict[str, dict[str, tuple[float, float] | None]] = {}
 
-    def read(self, phase: str) -> None:
+    def read(self, phase: str, described: str) -> None:
         self.readings[phase] = {name: memory_mb(p.pid) for name, p in self.processes.items()}
-        print(f"memory {phase} (VmRSS / VmHWM, MB; the limit is {MEMORY_LIMIT_MB} MB):", flush=True)
+        print(f"memory {described} (VmRSS / VmHWM, MB; the limit is {MEMORY_LIMIT_MB} MB):", flush=True)
         for name, reading in self.readings[phase].items():
             shown = "ended" if reading is None else f"{reading[0]:7.1f} / {reading[1]:7.1f}"
             over = reading is not None and reading[1] > MEMORY_LIMIT_MB
@@ -359,10 +362,10 @@ class Memory:
 
     def table(self) -> None:
         phases = list(self.readings)
-        print(f"\n{'peak resident memory (VmHWM), MB':<24}" + "".join(f"{p:>24}" for p in phases), flush=True)
+        print(f"\n{'VmHWM (peak), MB':<24}" + "".join(f"{p:>14}" for p in phases), flush=True)
         for name in self.processes:
             cells = [self.readings[p].get(name) for p in phases]
-            print(f"  {name:<22}" + "".join(f"{'ended' if c is None else f'{c[1]:.1f}':>24}" for c in cells), flush=True)
+            print(f"  {name:<22}" + "".join(f"{'ended' if c is None else f'{c[1]:.1f}':>14}" for c in cells), flush=True)
 
 
 def followers(labs: LabsApplication, registry: RegistryApplication) -> dict[str, tuple]:
@@ -389,9 +392,7 @@ def catch_up_times(watched: dict[str, tuple], from_position: dict[str, int],
         for name, (position, head) in watched.items():
             if name not in done and position() >= head:
                 done[name] = Figure(name, head - from_position[name], time.monotonic() - started)
-        ended = [name for name, p in processes.items() if p.poll() is not None]
-        if ended:
-            raise SystemExit(f"{', '.join(ended)} ended during the catch-up: see the logs")
+        restarted(processes)
         if time.monotonic() - started > CATCH_UP_TIMEOUT:
             raise SystemExit(f"not caught up in {CATCH_UP_TIMEOUT:.0f} s: {sorted(set(watched) - set(done))}")
         if time.monotonic() - last_report > 60:
@@ -401,6 +402,27 @@ def catch_up_times(watched: dict[str, tuple], from_position: dict[str, int],
                 for name, (position, head) in watched.items() if name not in done), flush=True)
         time.sleep(1.0)
     return done
+
+
+RESTARTED = ("relay", "relay-registry", "mail")
+"""Processes that a deployment restarts when they exit (docker-compose.yml: ``restart: unless-stopped``)."""
+restarts: list[str] = []
+
+
+def restarted(processes: dict[str, subprocess.Popen]) -> None:
+    """Restart a relay or mail sender that exited, as the deployment would, and remember why it did;
+    any other process that ended ends the run."""
+    for name, process in list(processes.items()):
+        if process.poll() is None:
+            continue
+        if name not in RESTARTED:
+            raise SystemExit(f"{name} ended: see its log")
+        log = Path(os.environ["REBUILDING_STATE_DIR"]) / f"{name}.log"
+        why = next((line for line in reversed(log.read_text().splitlines()) if "CRITICAL" in line), "no reason logged")
+        restarts.append(f"{name} exited with {process.returncode} ({why.split('CRITICAL', 1)[-1].strip()})")
+        print(f"  !!! {restarts[-1]}; restarted", flush=True)
+        processes[name] = subprocess.Popen(process.args, env=RUN_ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                           stderr=open(log, "a"))
 
 
 # The benchmarks at that scale
@@ -604,19 +626,22 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
         wait_for_gateway(base_url, token)
         print(f"{'the gateway answers, from the processes start':<44} {time.monotonic() - started:8.2f} s", flush=True)
         mail_running = enrollment.mail_sender_started(processes["mail"], logs / "mail.log")
-        memory.read("after seeding, started")
+        memory.read("started", "after seeding, the processes started")
         caught_up = catch_up_times(watched, from_position, processes, started)
         print(f"catch-up, from the processes' start ({time.monotonic() - started:.0f} s in all):", flush=True)
         for figure in sorted(caught_up.values(), key=lambda f: f.seconds):
             scanned = scans[0] if figure.label.startswith(("labs: catalogue", "labs: part", "relay: labs")) else scans[1]
             print(f"{figure.label:<44} {figure.events:>9,} events {figure.seconds:8.1f} s {figure.rate:>8,.0f} events/s"
                   f"   {figure.rate / scanned.rate:6.4f} × {scanned.label}", flush=True)
-        memory.read("after catch-up")
+        memory.read("caught up", "after catch-up")
         print(flush=True)
 
         pools = Pools(facts)
         open_labs = sorted((r for r in remembered if r["state"] == "published"), key=lambda r: -r["events"])
-        for label, chosen in ((f"{BURST_LABS} labs", open_labs[:BURST_LABS]),
+        control = [{"id": lab_id, "capacity": enrollment.CAPACITY, "enrolled": 0, "requested": set(),
+                    "ats": None, "where": "region", "roles": RESPONSABILI} for lab_id in enrollment.published_labs(labs)]
+        for label, chosen in ((f"{len(control)} new labs of {enrollment.CAPACITY} (bench.enrollment's)", control),
+                              (f"{BURST_LABS} open labs with the longest histories", open_labs[:BURST_LABS]),
                               (f"every open lab ({len(open_labs)})", open_labs)):
             plan, expected = burst_plan(chosen, pools, rng)
             head = labs.last_position()
@@ -637,7 +662,7 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
             report_delays("confirmed → outside pika subscriber", delays_from(subscriber, results))
             if not check_burst(conninfo, head, burst[2], expected):
                 failures.append(f"the answers of the burst over {label} differ from its events")
-            memory.read(f"after the burst over {label}")
+            memory.read(f"burst {len(chosen)}" + ("" if chosen is not control else " new"), f"after the burst over {label}")
             print(flush=True)
         report_delays("baseline: raw pika publish → subscriber", raw_pika_delays(amqp, 1000))
         print(flush=True)
@@ -665,7 +690,8 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
         report(f"baseline: RPC answering the same {len(payload):,} labs", *kept[:2])
         ratio_line("GET /labs / RPC of the same answer", reads, kept)
         cpu.report("GET /labs", READS_ALL)
-        memory.read("after the benchmark")
+        restarted(processes)
+        memory.read("end", "after the benchmark")
         print(flush=True)
 
         if not check_counts(conninfo):
@@ -688,6 +714,7 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
         registry.close()
     memory.table()
     failures.extend(f"{name} went past {MEMORY_LIMIT_MB} MB" for name in memory.over())
+    failures.extend(restarts)
 
 
 def main() -> None:
