@@ -678,14 +678,13 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
         cpu.report("GET /labs/{id}", READS_ONE)
         by_ats = [f"/labs?ats={rng.choice(ATS_CODES)}" for _ in range(READS_ATS)]
         reads = gateway_reads(base_url, token, by_ats)
-        report(f"GET /labs?ats= via the gateway (~{labs_count // len(ATS_CODES)} labs)", *reads[:2])
+        report(f"GET /labs?ats= via the gateway (~{len(lab_ids) // len(ATS_CODES)} labs)", *reads[:2])
         ratio_line("GET /labs?ats= / echo", reads, echo, goal=1)
         with Cpu(processes, settings) as cpu:
             reads = gateway_reads(base_url, token, ["/labs"] * READS_ALL)
-        size = max(reads[2])
-        report(f"GET /labs via the gateway ({labs_count:,} labs, {size / 2**20:.1f} MiB)", *reads[:2])
+        size, payload = max(reads[2]), labs.list_labs()
+        report(f"GET /labs via the gateway ({len(payload):,} labs, {size / 2**20:.1f} MiB)", *reads[:2])
         ratio_line("GET /labs / echo", reads, echo, goal=1)
-        payload = labs.list_labs()
         kept = kept_payload_baseline(amqp, payload, READS_ALL)
         report(f"baseline: RPC answering the same {len(payload):,} labs", *kept[:2])
         ratio_line("GET /labs / RPC of the same answer", reads, kept)
