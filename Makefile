@@ -47,3 +47,4 @@ bench: install infra
 	$(BIN)/python -m bench.hot_lab
 	$(BIN)/python -m bench.surveys
 	$(BIN)/python -m bench.toolkit
+	$(BIN)/python -m bench.national

@@ -66,10 +66,20 @@ class Echo:
     """A nameko service that does nothing: the baseline of an RPC round trip."""
 
     name = "bench_echo"
+    kept = None
 
     @rpc
     def echo(self, value):
         return value
+
+    @rpc
+    def keep(self, value):
+        """Keep ``value`` for ``answer_kept``: a baseline for an RPC with a large answer (bench.national)."""
+        type(self).kept = value
+
+    @rpc
+    def answer_kept(self):
+        return type(self).kept
 
 
 def registered_people(labs: LabsApplication) -> list[str]:
