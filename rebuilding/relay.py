@@ -38,6 +38,10 @@ AMQP_HEARTBEAT = 30
 """Seconds of the broker connection's heartbeat; an idle relay reads from the broker well within it."""
 
 
+CONFIRM_SLACK = 10.0
+"""Seconds a relay's transaction may stay idle beyond its confirm timeout, before PostgreSQL ends it."""
+
+
 class NotConfirmed(TransientError):
     """RabbitMQ refused (nacked) a message, or did not confirm it in time."""
 
@@ -118,6 +122,10 @@ class Relay(Loop):
     def publish_batch(self) -> int:
         """Publish the next batch past the confirmed position; return its size."""
         with self.checkpoint.step(self.app.name) as step:
+            # The step's transaction (its advisory lock and position) stays open while RabbitMQ confirms:
+            # allow it as long as the confirms may take, not the 5 s eventsourcing sets per session.
+            step.cursor.execute(f"SET LOCAL idle_in_transaction_session_timeout = "
+                                f"{int((self.channel.confirm_timeout + CONFIRM_SLACK) * 1000)}")
             notifications = list(islice(self.app.notifications(after=step.last, batch=self.batch_size),
                                         self.batch_size))
             for notification in notifications:

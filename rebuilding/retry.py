@@ -36,6 +36,7 @@ import amqp.exceptions
 import eventsourcing.persistence
 import kombu.exceptions
 import psycopg
+import psycopg.errors
 import psycopg_pool
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     # is terminated, "the connection is closed" after that), the pool had no connection
     # in time (PoolTimeout), a serialisation failure, deadlock, lock or statement timeout.
     psycopg.OperationalError,
+    # A transaction left idle longer than the session allows (eventsourcing sets 5 s), as when a
+    # relay's batch waits long for RabbitMQ on a busy machine: the step runs again from its checkpoint.
+    psycopg.errors.IdleInTransactionSessionTimeout,
     # The same errors, as eventsourcing's recorders re-raise them.
     eventsourcing.persistence.OperationalError,
     # RabbitMQ: the connection was closed (rabbitmqctl close_connection, a node going

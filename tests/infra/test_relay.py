@@ -4,10 +4,12 @@ import signal
 import time
 from collections import defaultdict
 
+import psycopg
 import pytest
 
+from rebuilding import config
 from rebuilding.relay import Relay
-from tests.infra.sample import Counter
+from tests.infra.sample import Counter, CounterApplication
 from tests.support import drain, RelayProcess, eventually, outside_queue
 
 pytestmark = pytest.mark.integration
@@ -82,3 +84,38 @@ def test_the_relay_resumes_from_its_last_confirmed_position(app, subscriber):
         assert len(drain(channel, queue)) == 15
     finally:
         relay.close()
+
+
+def idle_in_transaction_longer_than(seconds: float) -> bool:
+    """Whether a session of the test database has sat idle in a transaction for over ``seconds``."""
+    with psycopg.connect(config.database().conninfo(), autocommit=True) as conn:
+        return conn.execute(
+            "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'idle in transaction' AND now() - state_change > make_interval(secs => %s)",
+            (seconds,),
+        ).fetchone()[0]
+
+
+def test_a_batch_whose_confirms_outlast_the_sessions_idle_timeout_is_still_published(database, subscriber):
+    app = CounterApplication(env={"POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "1"})
+    channel, queue = subscriber
+    relay = Relay(app, batch_size=10)
+    relay.connect()
+    try:
+        while relay.publish_batch():
+            pass
+        drain(channel, queue)
+        save_counters(app, counters=1, increments=2)  # 3 events
+        confirms = relay.channel.wait_for_confirms
+
+        def slow_confirms():  # RabbitMQ slow to confirm, as on a busy machine: the step's transaction waits
+            eventually(lambda: idle_in_transaction_longer_than(1.5), timeout=15)
+            confirms()
+
+        relay.channel.wait_for_confirms = slow_confirms
+        assert relay.publish_batch() == 3  # before: IdleInTransactionSessionTimeout, and the relay stopped
+        assert relay.lag() == 0
+        assert len(eventually(lambda: drain(channel, queue) or None)) == 3
+    finally:
+        relay.close()
+        app.close()

@@ -9,8 +9,10 @@ import psycopg
 import psycopg_pool
 import pytest
 
+from rebuilding import config
 from rebuilding.relay import NotConfirmed
 from rebuilding.retry import Backoff, describe, retrying, transient
+from tests.support import eventually
 
 
 def test_delays_double_from_the_initial_one_up_to_the_cap():
@@ -132,3 +134,17 @@ def test_retrying_gives_up_when_asked_to_stop():
     with pytest.raises(ConnectionRefusedError):
         retrying(call, stop=stop)
     assert len(attempts) == 1
+
+
+def test_a_transaction_ended_by_the_sessions_idle_timeout_is_transient(database):
+    def ended(pid) -> bool:
+        with psycopg.connect(config.database().conninfo(), autocommit=True) as other:
+            return not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
+
+    with psycopg.connect(config.database().conninfo()) as conn:
+        conn.execute("SET idle_in_transaction_session_timeout = '100ms'")
+        conn.execute("SELECT 1")  # a transaction is open now, and left idle
+        eventually(lambda: ended(conn.info.backend_pid), timeout=10)
+        with pytest.raises(psycopg.Error) as error:
+            conn.execute("SELECT 1")
+    assert transient(error.value), error.value
