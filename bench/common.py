@@ -9,6 +9,7 @@ from rebuilding import config  # first: it picks psycopg's wait function, as in 
 
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -203,61 +204,85 @@ class CpuSpent:
 class CpuMeter:
     """The CPU time, from /proc/<pid>/stat, of named processes and of their PostgreSQL backends over a phase.
 
-        with CpuMeter({"labs-1": popen, "bench": os.getpid()}, settings) as cpu:
+        with CpuMeter({"labs-1": popen, "this process": os.getpid()}, settings) as cpu:
             ...  # the phase
         cpu.report(1200, "enrolment", baseline=("the echo's, per RPC", echo.per(1200)))
 
-    A backend belongs to the process that holds the other end of its connection (its ``client_port``);
-    one that no named process holds shows under its ``application_name``. A backend that started
-    during the phase counts whole; one that ended during it is not seen.
+    A backend counts for the named process that holds the other end of its connection (its
+    ``client_port``); the backends of processes not named are not counted. A backend that started
+    during the phase counts whole; one that ended during it counts up to the last look, taken every
+    ``every`` seconds (None: only at the start and the end). This process's own time comes from
+    ``time.process_time()``, which is finer than /proc's ticks.
     """
 
     def __init__(self, processes: dict[str, "int | subprocess.Popen"],
-                 database: config.DatabaseSettings | None = None):
+                 database: config.DatabaseSettings | None = None, every: float | None = 0.2):
         self.pids = {name: getattr(process, "pid", process) for name, process in processes.items()}
         self.database = database
+        self.every = every
         self.seconds = 0.0
-        self._labels: dict[int, str] = {}
+        self._owners: dict[int, str | None] = {}  # backend pid → the named process it serves
+        self._conn = None
 
     def __enter__(self) -> "CpuMeter":
+        if self.database is not None:
+            self._conn = psycopg.connect(self.database.conninfo(), autocommit=True)
         self._before = self._sample()
+        self._last = dict(self._before)
         self._started = time.monotonic()
+        self._stop = threading.Event()
+        self._sampler = None
+        if self.every:
+            self._sampler = threading.Thread(target=self._keep_sampling, daemon=True)
+            self._sampler.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self.seconds = time.monotonic() - self._started
-        self._after = self._sample()
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
+        self._last.update(self._sample())
+        if self._conn is not None:
+            self._conn.close()
 
-    def _backends(self) -> dict[int, str]:
-        """Backend pid → the name of the process it serves, or of its session."""
-        if self.database is None:
-            return {}
-        rows = postgres_sessions(self.database)
-        sockets = _postgres_sockets()
-        owner = {port: name for name, pid in self.pids.items() for port in _client_ports(pid, sockets)}
-        return {pid: owner.get(port) or f"PostgreSQL, {application or 'unnamed session'}"
-                for pid, port, application in rows}
+    def _keep_sampling(self) -> None:
+        while not self._stop.wait(self.every):
+            self._last.update(self._sample())
+
+    def _backends(self) -> list[int]:
+        """The pids of the backends serving the named processes; their owners noted in ``_owners``."""
+        if self._conn is None:
+            return []
+        rows = self._conn.execute("SELECT pid, client_port FROM pg_stat_activity WHERE datname = %s "
+                                  "AND pid <> pg_backend_pid()", (self.database.dbname,)).fetchall()
+        unknown = [(pid, port) for pid, port in rows if pid not in self._owners]
+        if unknown:
+            sockets = _postgres_sockets()
+            owner = {port: name for name, pid in self.pids.items() for port in _client_ports(pid, sockets)}
+            for pid, port in unknown:
+                self._owners[pid] = owner.get(port)  # None: a process not measured
+        return [pid for pid, _ in rows if self._owners[pid]]
 
     def _sample(self) -> dict[tuple[str, int], float]:
         """(kind, pid) → CPU seconds so far; kind is "process" or "backend"."""
-        cpu = {("process", pid): cpu_seconds(pid) for pid in self.pids.values()}
-        backends = self._backends()
-        for pid, label in backends.items():
-            self._labels.setdefault(pid, label)
+        mine = os.getpid()
+        cpu = {("process", pid): time.process_time() if pid == mine else cpu_seconds(pid)
+               for pid in self.pids.values()}
+        for pid in self._backends():
             cpu[("backend", pid)] = cpu_seconds(pid)
         return {key: seconds for key, seconds in cpu.items() if seconds is not None}
 
     def spent(self) -> list[CpuSpent]:
-        """Each named process's CPU over the phase, with its backends'; then the backends no process held."""
+        """Each named process's CPU over the phase, with its backends'."""
         by_name = {name: CpuSpent(name) for name in self.pids}
         names = {pid: name for name, pid in self.pids.items()}
-        for (kind, pid), after in self._after.items():
-            used = after - self._before.get((kind, pid), 0.0)
+        for (kind, pid), last in self._last.items():
+            used = last - self._before.get((kind, pid), 0.0)
             if kind == "process":
                 by_name[names[pid]].process += used
             else:
-                label = self._labels[pid]
-                spent = by_name.setdefault(label, CpuSpent(label))
+                spent = by_name[self._owners[pid]]
                 spent.postgres += used
                 spent.sessions += 1
         return list(by_name.values())
@@ -272,8 +297,9 @@ class CpuMeter:
     def report(self, count: int, unit: str = "request", baseline: tuple[str, float] | None = None) -> None:
         """Print each process's CPU per ``unit`` (ms), with its PostgreSQL backends', and the total;
         beside it, ``baseline``: (what, CPU seconds per its own unit), measured in the same run."""
+        units = unit + ("es" if unit.endswith(("ch", "s")) else "s")
         print(f"CPU per {unit}, each process with its PostgreSQL backends "
-              f"({count:,} {unit}s in {self.seconds:.1f} s, from /proc/<pid>/stat):", flush=True)
+              f"({count:,} {units} in {self.seconds:.1f} s, from /proc/<pid>/stat):", flush=True)
         for spent in self.spent():
             line = f"  {spent.name:<44} {spent.total / count * 1000:8.3f} ms"
             if spent.sessions:
