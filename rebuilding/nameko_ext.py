@@ -113,8 +113,10 @@ class Subscription:
     event is skipped, and none overtakes another.
     """
 
-    IDLE = 5.0
-    """Seconds without a live event after which the source's head is asked for, to show the lag."""
+    IDLE = 10.0
+    """Seconds without a live event after which the source's log is asked whether it holds more: a
+    live event lost on its way (or never published) is applied, and the lag shown, within this time.
+    Also how often the broker connection's heartbeat is looked after: at most a third of its 30 s."""
 
     def __init__(self, store: EventStore, projection):
         self.store = store
@@ -163,11 +165,21 @@ class Subscription:
                         connection.drain_events(timeout=self.IDLE)
                     except socket.timeout:
                         connection.heartbeat_check()
-                        self.follower.poll()  # catches up on anything the queue did not bring; refreshes the lag
+                        if self._source_has_more():
+                            self.follower.poll()  # catches up on anything the queue did not bring
                         if self.follower.failing:
                             raise RuntimeError("follower failed") from None
         finally:
             self.accepting = False
+
+    def _source_has_more(self) -> bool:
+        """Whether the source's log holds an event past this read model: one RPC for a page of one event,
+        and no transaction of ours, which a poll would open even with nothing to apply. When the source
+        cannot answer, the poll finds out again, and records it where /health shows it."""
+        try:
+            return bool(self.follower.log.page(self.follower.position, 1))
+        except Exception:
+            return True
 
     def _unbind_other_generations(self, connection):
         """A read model moved to a newer generation of its source's events stops receiving the older ones."""
