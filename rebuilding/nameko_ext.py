@@ -113,10 +113,13 @@ class Subscription:
     event is skipped, and none overtakes another.
     """
 
-    IDLE = 10.0
+    IDLE = 30.0
     """Seconds without a live event after which the source's log is asked whether it holds more: a
     live event lost on its way (or never published) is applied, and the lag shown, within this time.
-    Also how often the broker connection's heartbeat is looked after: at most a third of its 30 s."""
+    Each look is an RPC that costs both services: with every event coming live, looks are rare."""
+    BROKER_SLICE = 10.0
+    """Seconds the consumer waits on the broker at most before it looks after the connection's
+    heartbeat: a third of its 30 s, as RabbitMQ counts a peer silent for two heartbeats as gone."""
 
     def __init__(self, store: EventStore, projection):
         self.store = store
@@ -157,14 +160,19 @@ class Subscription:
         if self.follower.failing:
             raise RuntimeError("backfill failed")
         self.accepting = True
+        look_at = time.monotonic() + self.IDLE
         try:
             with connection.Consumer(queues=[self.queue], channel=channel, on_message=self._on_message,
                                      prefetch_count=PREFETCH):
                 while self.store.running:
                     try:
-                        connection.drain_events(timeout=self.IDLE)
+                        connection.drain_events(timeout=max(0.01, min(self.BROKER_SLICE, look_at - time.monotonic())))
+                        look_at = time.monotonic() + self.IDLE  # a live event came
                     except socket.timeout:
                         connection.heartbeat_check()
+                        if time.monotonic() < look_at:
+                            continue
+                        look_at = time.monotonic() + self.IDLE
                         if self._source_has_more():
                             self.follower.poll()  # catches up on anything the queue did not bring
                         if self.follower.failing:
