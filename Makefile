@@ -41,6 +41,7 @@ bench: install infra
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.idle
 	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.registry
 	$(BIN)/python -m bench.chain
 	$(BIN)/python -m bench.enrollment
 	$(BIN)/python -m bench.mail

@@ -9,12 +9,16 @@ same rows inserted with plain SQL (executemany, one transaction a batch) into a
 table with the events table's shape and no trigger. Then one event a transaction,
 as a single command writes, with and without the trigger. And, once, the backfill
 an upgrade runs: linking a store of EVENTS events made without the chain. Each
-other figure is the best of REPEATS runs, each into a fresh store.
+other figure is the best of REPEATS runs, each into a fresh store. For each, the CPU per
+event of this process and of its PostgreSQL backends (where the trigger runs), over all
+REPEATS runs, beside the raw SQL's. In a database of the run's own, dropped at the end.
 """
 
 # bench.common first: it imports rebuilding, which must come before psycopg.
-from bench.common import EVENTS_PER_SAVE, NOTE, Figure, Tally, append_events, bench_database, best_of, show, timed
+from bench.common import (EVENTS_PER_SAVE, NOTE, CpuMeter, Figure, Tally, append_events, bench_database, best_of,
+                          show, timed)
 
+import os
 import uuid
 
 import psycopg
@@ -90,14 +94,24 @@ def raw_inserts(conninfo: str) -> Figure:
 def main() -> None:
     with bench_database("rebuilding_bench_chain") as settings:
         conninfo = settings.conninfo()
-        raw = raw_inserts(conninfo)
-        without = batches(conninfo, f"recorder, no chain ({EVENTS_PER_SAVE:,} a transaction)", with_chain=False)
+
+        def metered(measure):
+            with CpuMeter({"this process": os.getpid()}, settings) as cpu:
+                figure = measure()
+            return figure, cpu
+
+        raw, raw_cpu = metered(lambda: raw_inserts(conninfo))
+        without, without_cpu = metered(lambda: batches(
+            conninfo, f"recorder, no chain ({EVENTS_PER_SAVE:,} a transaction)", with_chain=False))
         # The last store without a chain stays: linking it is what an upgrade does.
         backfill = timed("backfill: linking a store made before the chain",
                          lambda: chain.install(conninfo, "bench_nochain", "bench_nochain_events"))
-        chained = batches(conninfo, f"recorder with chain ({EVENTS_PER_SAVE:,} a transaction)", with_chain=True)
-        single_without = singles(conninfo, "recorder, no chain (1 a transaction)", with_chain=False)
-        single_chained = singles(conninfo, "recorder with chain (1 a transaction)", with_chain=True)
+        chained, chained_cpu = metered(lambda: batches(
+            conninfo, f"recorder with chain ({EVENTS_PER_SAVE:,} a transaction)", with_chain=True))
+        single_without, single_without_cpu = metered(lambda: singles(
+            conninfo, "recorder, no chain (1 a transaction)", with_chain=False))
+        single_chained, single_chained_cpu = metered(lambda: singles(
+            conninfo, "recorder with chain (1 a transaction)", with_chain=True))
     show(raw)
     show(without, raw)
     show(chained, raw)
@@ -105,6 +119,16 @@ def main() -> None:
     show(backfill, raw)
     show(single_without)
     show(single_chained, single_without)
+    raw_per_event = ("raw SQL INSERT, per row", raw_cpu.per(EVENTS * REPEATS))
+    for label, cpu, count, baseline in [
+            ("raw SQL INSERT (the baseline)", raw_cpu, EVENTS * REPEATS, None),
+            (without.label, without_cpu, EVENTS * REPEATS, raw_per_event),
+            (chained.label, chained_cpu, EVENTS * REPEATS, raw_per_event),
+            (single_without.label, single_without_cpu, SINGLE * REPEATS, None),
+            (single_chained.label, single_chained_cpu, SINGLE * REPEATS,
+             ("the same without the chain, per event", single_without_cpu.per(SINGLE * REPEATS)))]:
+        print(f"\n{label}:", flush=True)
+        cpu.report(count, "event", baseline=baseline)
 
 
 if __name__ == "__main__":

@@ -16,24 +16,23 @@ It prints:
   outside pika subscriber, in a process of its own: p50 and p99; beside it, the same
   subscriber's delay for messages published straight to an exchange with pika;
 - both again for AT_REST enrolments made one at a time, once the burst is over;
-- the CPU time the two labs processes spent per enrolment of the burst (their read models caught
-  up), and the mail sender's per enrolment (its mail sent); beside them, the echo service's CPU
-  per round trip of its baseline: the floor of a nameko RPC's CPU. Where the code sends mail
-  from the labs processes (before issue 11, item 3), the mail sender does not start, and the
-  labs figure includes the mail.
+- the CPU time each process, with its PostgreSQL backends, spent per enrolment of the burst (until
+  labs' read models caught up and its mail was sent), the bench's own clients included; beside
+  the total, the same for the echo baseline per round trip (the echo service and the clients):
+  the floor of a nameko RPC's CPU. Where the code sends mail from the labs processes (before
+  issue 11, item 3), the mail sender does not start, and the labs figure includes the mail.
 """
 
 import eventlet
 
 eventlet.monkey_patch()
 
-from bench.common import bench_database  # noqa: E402  (rebuilding first)
+from bench.common import CpuMeter, bench_database, start, stop, vhost  # noqa: E402  (rebuilding first)
 
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -45,7 +44,7 @@ import requests  # noqa: E402
 from nameko.rpc import rpc  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
-from bench.registry import amqp_uri, free_port, percentile  # noqa: E402
+from bench.registry import free_port, percentile  # noqa: E402
 from rebuilding import auth  # noqa: E402
 from rebuilding.topology import service_exchange  # noqa: E402
 from rebuilding.views import catch_up  # noqa: E402
@@ -57,9 +56,9 @@ LABS = 20
 CAPACITY = 50  # so that some requests are waitlisted, as in the programme
 CLIENTS = 32
 AT_REST = 100  # then enrolments one at a time, in a lab of their own
-ROOT = Path(__file__).resolve().parents[1]
 ARRIVAL_TIMEOUT = 30.0
 CONFIRMED = "labs.lab.enrolment_confirmed"
+CLIENTS_PROCESS = "the clients (this process)"
 
 
 class Echo:
@@ -108,7 +107,7 @@ def published_labs(labs: LabsApplication) -> list[str]:
     return ids
 
 
-def start_processes(address: str, amqp: str, logs: Path) -> list[subprocess.Popen]:
+def start_processes(address: str, amqp: str, logs: Path) -> dict:
     """Two labs instances, the registry (which keeps the revoked tokens the gateway checks), the gateway
     and the labs relay, each in a process of its own, logging to ``logs``."""
     env = {**os.environ, "REBUILDING_AMQP_URI": amqp, "REBUILDING_GATEWAY_ADDRESS": address}
@@ -122,21 +121,10 @@ def start_processes(address: str, amqp: str, logs: Path) -> list[subprocess.Pope
         "mail": [sys.executable, "-m", "rebuilding.cli", "mail", "labs"],
         "echo": [*nameko, "bench.enrollment:Echo"],
     }
-    return {name: subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                   stderr=open(logs / f"{name}.log", "w"))
-            for name, command in commands.items()}
+    return start(commands, env, logs)
 
 
-def cpu_seconds(process: subprocess.Popen) -> float:
-    """The CPU time (user and system) a running process has used so far; 0 once it has ended."""
-    try:
-        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
-
-
-def mail_sender_started(process: subprocess.Popen, log: Path) -> bool:
+def mail_sender_started(process, log: Path) -> bool:
     """Whether ``rebuilding mail labs`` runs: False where the code has no such command (mail in labs)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -157,13 +145,6 @@ def settled(labs: LabsApplication, mail_running: bool) -> None:
     deadline = time.monotonic() + 120
     while any(follower.position("labs") < last for follower in followers) and time.monotonic() < deadline:
         time.sleep(0.1)
-
-
-def report_cpu(label: str, seconds: float, count: int, baseline: float | None = None) -> None:
-    line = f"{label:<46} {count:>6,} × {seconds / count * 1000:7.2f} ms CPU"
-    if baseline:
-        line += f"   {seconds / count / baseline:5.1f} × the echo's"
-    print(line, flush=True)
 
 
 def wait_for_gateway(base_url: str, token: str) -> None:
@@ -317,37 +298,34 @@ def echo_baseline(amqp: str, count: int):
 
 def main() -> None:
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-"))
-    with bench_database("rebuilding_bench_enrollment"):
-        amqp = amqp_uri()
+    with vhost("rebuilding_bench_enrollment") as amqp, bench_database("rebuilding_bench_enrollment") as settings:
         labs = LabsApplication()
-        print(f"{PEOPLE:,} DEMO people enrol in {LABS} labs of {CAPACITY} seats; {CLIENTS} concurrent clients; "
-              f"two labs processes, a gateway, a relay, a mail sender and an echo service, "
-              f"with PostgreSQL and RabbitMQ, "
-              f"on {os.cpu_count()} CPUs.\n", flush=True)
-        people = registered_people(labs)
-        lab_ids = published_labs(labs)
-        plan = [(lab_ids[n % LABS], person) for n, person in enumerate(people)]
-
-        address = f"127.0.0.1:{free_port()}"
-        base_url, token = f"http://{address}", auth.mint("bench", ["staff"])
-        logs = Path(os.environ["REBUILDING_STATE_DIR"])
-        processes = start_processes(address, amqp, logs)
-        labs_processes = [processes["labs-1"], processes["labs-2"]]
-        print(f"logs in {logs}\n", flush=True)
+        processes = {}
         try:
+            print(f"{PEOPLE:,} DEMO people enrol in {LABS} labs of {CAPACITY} seats; {CLIENTS} concurrent clients; "
+                  f"two labs processes, a gateway, a relay, a mail sender and an echo service, "
+                  f"with PostgreSQL and RabbitMQ, "
+                  f"on {os.cpu_count()} CPUs.\n", flush=True)
+            people = registered_people(labs)
+            lab_ids = published_labs(labs)
+            plan = [(lab_ids[n % LABS], person) for n, person in enumerate(people)]
+
+            address = f"127.0.0.1:{free_port()}"
+            base_url, token = f"http://{address}", auth.mint("bench", ["staff"])
+            logs = Path(os.environ["REBUILDING_STATE_DIR"])
+            processes = start_processes(address, amqp, logs)
+            print(f"logs in {logs}\n", flush=True)
             wait_for_gateway(base_url, token)
             mail_running = mail_sender_started(processes["mail"], logs / "mail.log")
             settled(labs, mail_running)
-            labs_cpu, mail_cpu = sum(map(cpu_seconds, labs_processes)), cpu_seconds(processes["mail"])
-            subscriber, results = listening(amqp, service_exchange("labs"), LABS * CAPACITY + AT_REST)
-            seconds, latencies, statuses = enrol_through_gateway(base_url, token, plan)
-            settled(labs, mail_running)
-            labs_cpu = sum(map(cpu_seconds, labs_processes)) - labs_cpu
-            mail_cpu = cpu_seconds(processes["mail"]) - mail_cpu
+            platform = {name: process for name, process in processes.items() if name != "echo"}
+            with CpuMeter({**platform, CLIENTS_PROCESS: os.getpid()}, settings) as burst:
+                subscriber, results = listening(amqp, service_exchange("labs"), LABS * CAPACITY + AT_REST)
+                seconds, latencies, statuses = enrol_through_gateway(base_url, token, plan)
+                settled(labs, mail_running)
             report("POST /labs/{id}/enrollments via the gateway", seconds, latencies)
-            echo_cpu = cpu_seconds(processes["echo"])
-            report("baseline: raw nameko RPC round trip (echo)", *echo_baseline(amqp, len(plan))[:2])
-            echo_cpu = (cpu_seconds(processes["echo"]) - echo_cpu) / len(plan)
+            with CpuMeter({"echo": processes["echo"], CLIENTS_PROCESS: os.getpid()}, settings) as echo:
+                report("baseline: raw nameko RPC round trip (echo)", *echo_baseline(amqp, len(plan))[:2])
             outcomes = {status: statuses.count(status) for status in sorted(set(statuses))}
             print(f"{'outcomes (HTTP status: count)':<46} {outcomes}", flush=True)
             waiting = [person for (_, person), status in zip(plan, statuses) if status == 202][:AT_REST]
@@ -357,16 +335,13 @@ def main() -> None:
             report_delays("confirmed → outside pika subscriber", delays, set(lab_ids))
             report_delays("the same, one client at a time", delays, {rest_lab})
             report_delays("baseline: raw pika publish → subscriber", raw_pika_delays(amqp, LABS * CAPACITY))
-            where = "mail in its own process" if mail_running else "mail sent from these processes"
-            report_cpu(f"labs processes' CPU per enrolment ({where})", labs_cpu, len(plan), echo_cpu)
-            if mail_running:
-                report_cpu("the mail sender's CPU per enrolment", mail_cpu, len(plan), echo_cpu)
-            report_cpu("baseline: the echo service's CPU per RPC", echo_cpu * len(plan), len(plan))
+            print(f"\nthe burst ({'mail in its own process' if mail_running else 'mail sent from the labs processes'}):",
+                  flush=True)
+            burst.report(len(plan), "enrolment", baseline=("the echo and its clients, per RPC", echo.per(len(plan))))
+            print("the baseline:", flush=True)
+            echo.report(len(plan), "RPC")
         finally:
-            for process in processes.values():
-                process.terminate()
-            for process in processes.values():
-                process.wait(30)
+            stop(processes.values())
             labs.close()
 
 

@@ -14,7 +14,8 @@ It prints:
 - the outcomes, and the requests that failed for contention (409 "busy", 503, any 5xx, timeouts);
 - the events written and refused for a version conflict between the two labs instances
   (``n_tup_ins`` of the events table less the events kept), per enrolment;
-- the CPU time per enrolment of each process and of PostgreSQL's backends, from /proc;
+- the CPU time per enrolment of each process with its PostgreSQL backends, and of the clients, from
+  /proc; beside it, the echo's and its clients' per round trip;
 - a check that the lab's events, the HTTP answers and labs' catalogue agree.
 """
 
@@ -22,10 +23,9 @@ import eventlet
 
 eventlet.monkey_patch()
 
-from bench.common import bench_database, bench_vhost, drop_vhost  # noqa: E402  (rebuilding first)
+from bench.common import CpuMeter, bench_database, postgres_sessions, stop, vhost  # noqa: E402  (rebuilding first)
 
 import os  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -37,9 +37,9 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 
 from bench import enrollment  # noqa: E402
-from bench.enrollment import concurrently, echo_baseline, registered_people, report, start_processes  # noqa: E402
+from bench.enrollment import CLIENTS_PROCESS, concurrently, echo_baseline, registered_people, report  # noqa: E402
+from bench.enrollment import start_processes  # noqa: E402
 from bench.enrollment import wait_for_gateway  # noqa: E402
-from bench.idle import backends, cpu_seconds  # noqa: E402
 from bench.registry import free_port  # noqa: E402
 from rebuilding import auth  # noqa: E402
 from services.labs.application import LabsApplication  # noqa: E402
@@ -58,15 +58,6 @@ def hot_lab(labs: LabsApplication) -> str:
                                             "capacity": SEATS}))
     labs.transition(lab["id"], "publish")
     return lab["id"]
-
-
-def process_name(pid: int) -> str:
-    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    return argv[-2].decode().split(":")[-1] if len(argv) > 1 else str(pid)
-
-
-def cpu_now(pids: dict[int, str]) -> dict[int, float]:
-    return {pid: cpu_seconds(pid) or 0.0 for pid in pids}
 
 
 def refused_event_rows(conninfo: str) -> int:
@@ -118,22 +109,19 @@ def check(labs: LabsApplication, lab_id: str, answers: Counter) -> None:
         raise SystemExit(1)
 
 
-def stop_second_labs_instance(processes: list[subprocess.Popen]) -> None:
+def stop_second_labs_instance(processes: dict) -> None:
     """What routing each lab's commands to one instance would give the hot lab: one writer."""
-    second = [p for p in processes if process_name(p.pid) == "LabsService"][1]
-    second.terminate()
-    second.wait(30)
-    processes.remove(second)
+    stop([processes.pop("labs-2")])
 
 
 def main(one_writer: bool) -> None:
     enrollment.CLIENTS = CLIENTS
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-hot-lab-"))
-    name, amqp = bench_vhost(f"rebuilding_bench_hot_lab_{os.getpid()}")
-    try:
-        with bench_database(f"rebuilding_bench_hot_lab_{os.getpid()}") as settings:
-            enrollment.PEOPLE = PEOPLE
-            labs = LabsApplication()
+    with vhost("rebuilding_bench_hot_lab") as amqp, bench_database("rebuilding_bench_hot_lab") as settings:
+        enrollment.PEOPLE = PEOPLE
+        labs = LabsApplication()
+        processes = {}
+        try:
             print(f"{PEOPLE:,} DEMO people enrol in ONE lab of {SEATS:,} seats; {CLIENTS} concurrent clients; "
                   f"{'one labs process' if one_writer else 'two labs processes'}, a gateway, a relay, a mail sender and an echo service, with PostgreSQL and RabbitMQ, "
                   f"on {os.cpu_count()} CPUs.\n", flush=True)
@@ -142,53 +130,40 @@ def main(one_writer: bool) -> None:
             address = f"127.0.0.1:{free_port()}"
             base_url, token = f"http://{address}", auth.mint("bench", ["staff"])
             logs = Path(os.environ["REBUILDING_STATE_DIR"])
-            processes = list(start_processes(address, amqp, logs).values())
+            processes = start_processes(address, amqp, logs)
             print(f"logs in {logs}\n", flush=True)
-            try:
-                wait_for_gateway(base_url, token)
-                if one_writer:
-                    stop_second_labs_instance(processes)
-                pids = {p.pid: f"{process_name(p.pid)} [{p.pid}]" for p in processes}
-                pids.update({pid: "PostgreSQL backends" for pid in backends(settings.conninfo(), settings.dbname)})
-                cpu = cpu_now(pids)
+            wait_for_gateway(base_url, token)
+            if one_writer:
+                stop_second_labs_instance(processes)
+            platform = {name: process for name, process in processes.items() if name != "echo"}
+            with CpuMeter({**platform, CLIENTS_PROCESS: os.getpid()}, settings) as burst:
                 seconds, latencies, answers = enrol_all(base_url, token, lab_id, people)
-                spent = {pid: cpu_seconds(pid) - before for pid, before in cpu.items() if cpu_seconds(pid)}
-                report("POST /labs/{id}/enrollments, one hot lab", seconds, latencies)
+            report("POST /labs/{id}/enrollments, one hot lab", seconds, latencies)
+            with CpuMeter({"echo": processes["echo"], CLIENTS_PROCESS: os.getpid()}, settings) as echo:
                 echo_seconds, echo_latencies, _ = echo_baseline(amqp, len(people))
-                report("baseline: raw nameko RPC round trip (echo)", echo_seconds, echo_latencies)
-                ratio = (len(latencies) / seconds) / (len(echo_latencies) / echo_seconds)
-                print(f"{'ratio to the echo':<46} {ratio:6.2f} ×", flush=True)
-                outcomes = Counter(f"{status} {reason}" for status, reason in answers)
-                failed = sum(n for (status, reason), n in Counter(answers).items()
-                             if status == "error" or (isinstance(status, int) and status >= 500)
-                             or reason in CONTENTION)
-                print(f"{'outcomes (HTTP status, reason: count)':<46} {dict(sorted(outcomes.items()))}", flush=True)
-                print(f"{'failed for contention (busy, 5xx, timeouts)':<46} {failed}", flush=True)
-                by_name = Counter()
-                for pid, used in spent.items():
-                    by_name[pids[pid]] += used
-                print("CPU per enrolment, during the burst (from /proc):", flush=True)
-                for process, used in sorted(by_name.items(), key=lambda item: -item[1]):
-                    print(f"  {process:<44} {used / len(people) * 1000:6.2f} ms", flush=True)
-                print(f"  {'all':<44} {sum(by_name.values()) / len(people) * 1000:6.2f} ms", flush=True)
-                check(labs, lab_id, Counter(reason for status, reason in answers))
-            finally:
-                for process in processes:
-                    process.terminate()
-                for process in processes:
-                    try:
-                        process.wait(30)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-                labs.close()
-            deadline = time.monotonic() + 30  # backends report their statistics as they exit
-            while backends(settings.conninfo(), settings.dbname) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            refused = refused_event_rows(settings.conninfo())
-            print(f"{'event rows refused (version conflicts)':<46} {refused} "
-                  f"({refused / PEOPLE:.2f} per enrolment)", flush=True)
-    finally:
-        drop_vhost(name)
+            report("baseline: raw nameko RPC round trip (echo)", echo_seconds, echo_latencies)
+            ratio = (len(latencies) / seconds) / (len(echo_latencies) / echo_seconds)
+            print(f"{'ratio to the echo':<46} {ratio:6.2f} ×", flush=True)
+            outcomes = Counter(f"{status} {reason}" for status, reason in answers)
+            failed = sum(n for (status, reason), n in Counter(answers).items()
+                         if status == "error" or (isinstance(status, int) and status >= 500)
+                         or reason in CONTENTION)
+            print(f"{'outcomes (HTTP status, reason: count)':<46} {dict(sorted(outcomes.items()))}", flush=True)
+            print(f"{'failed for contention (busy, 5xx, timeouts)':<46} {failed}", flush=True)
+            print("the burst:", flush=True)
+            burst.report(len(people), "enrolment", baseline=("the echo and its clients, per RPC", echo.per(len(people))))
+            print("the baseline:", flush=True)
+            echo.report(len(people), "RPC")
+            check(labs, lab_id, Counter(reason for status, reason in answers))
+        finally:
+            stop(processes.values())
+            labs.close()
+        deadline = time.monotonic() + 30  # backends report their statistics as they exit
+        while postgres_sessions(settings) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        refused = refused_event_rows(settings.conninfo())
+        print(f"{'event rows refused (version conflicts)':<46} {refused} "
+              f"({refused / PEOPLE:.2f} per enrolment)", flush=True)
 
 
 if __name__ == "__main__":

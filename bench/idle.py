@@ -21,7 +21,7 @@ import warnings
 
 warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # printed by every nameko import
 
-from bench.common import bench_database, bench_vhost, drop_vhost  # noqa: E402  (first: it imports rebuilding, which must come before psycopg)
+from bench.common import CpuMeter, bench_database, start, stop, vhost  # noqa: E402  (first: it imports rebuilding, which must come before psycopg)
 
 import json
 import multiprocessing
@@ -36,7 +36,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pika
-import psycopg
 import requests
 from nameko.rpc import rpc
 
@@ -48,8 +47,7 @@ from rebuilding.topology import service_exchange
 SECONDS = 30.0
 SETTLE = 5.0
 DELIVERIES = 40
-ROOT = Path(__file__).resolve().parents[1]
-TICKS = os.sysconf("SC_CLK_TCK")
+ECHO = "an idle nameko echo service"
 ARRIVAL_TIMEOUT = 30.0
 
 
@@ -75,10 +73,8 @@ def start_platform(address: str, amqp: str, logs: Path) -> dict[str, subprocess.
         if sends_mail(service):
             commands[f"mail-{service}"] = [sys.executable, "-m", "rebuilding.cli", "mail", service]
     commands["gateway"] = [*nameko, "services.gateway.service:GatewayService"]
-    commands["baseline: echo"] = [*nameko, "bench.idle:Echo"]
-    return {name: subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                   stderr=open(logs / f"{name.replace(': ', '-')}.log", "w"))
-            for name, command in commands.items()}
+    commands[ECHO] = [*nameko, "bench.idle:Echo"]
+    return start(commands, env, logs)
 
 
 def wait_for_health(base_url: str, processes: dict) -> None:
@@ -96,48 +92,10 @@ def wait_for_health(base_url: str, processes: dict) -> None:
     raise SystemExit("/health did not turn green in 120 s: see the logs")
 
 
-def cpu_seconds(pid: int) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
-
-
-def backends(conninfo: str, dbname: str) -> dict[int, str]:
-    """The PostgreSQL backends serving the platform's database: pid → application name."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid, application_name FROM pg_stat_activity "
-                            "WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,)).fetchall()
-    return {pid: name or "(unnamed)" for pid, name in rows}
-
-
-def idle_cpu(processes: dict, conninfo: str, dbname: str, seconds: float) -> None:
-    pids = {name: process.pid for name, process in processes.items()}
-    pg = backends(conninfo, dbname)
-    before = {pid: cpu_seconds(pid) for pid in [*pids.values(), *pg]}
-    started = time.monotonic()
-    time.sleep(seconds)
-    elapsed = time.monotonic() - started
-    after = {pid: cpu_seconds(pid) for pid in before}
-
-    def share(pid):
-        if before[pid] is None or after[pid] is None:
-            return 0.0
-        return (after[pid] - before[pid]) / elapsed * 100
-
-    print(f"idle over {elapsed:.0f} s, % of one core (from /proc/<pid>/stat):", flush=True)
-    platform = 0.0
-    for name, pid in pids.items():
-        if name.startswith("baseline"):
-            continue
-        platform += share(pid)
-        print(f"  {name:<44} {share(pid):6.2f} %", flush=True)
-    postgres = sum(share(pid) for pid in pg)
-    print(f"  {'PostgreSQL backends (' + str(len(pg)) + ')':<44} {postgres:6.2f} %", flush=True)
-    print(f"{'whole platform':<46} {platform + postgres:6.2f} %   "
-          f"(processes {platform:.2f} %, PostgreSQL {postgres:.2f} %)", flush=True)
-    print(f"{'baseline: an idle nameko echo service':<46} {share(pids['baseline: echo']):6.2f} %", flush=True)
+def idle_cpu(processes: dict, settings, seconds: float) -> None:
+    with CpuMeter(processes, settings, every=None) as cpu:  # looked at twice only: a look costs CPU too
+        time.sleep(seconds)
+    cpu.report_share(baseline=ECHO)
 
 
 def outside_subscriber(amqp: str, exchange: str, key: str, expected: int, ready, results) -> None:
@@ -218,31 +176,21 @@ def report_delays(label: str, delays: list[float]) -> None:
 def main(seconds: float) -> None:
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-idle-"))
     logs = Path(os.environ["REBUILDING_STATE_DIR"])
-    name, amqp = bench_vhost(f"rebuilding_bench_idle_{os.getpid()}")
-    try:
-        with bench_database(f"rebuilding_bench_idle_{os.getpid()}") as settings:
-            address = f"127.0.0.1:{free_port()}"
-            processes = start_platform(address, amqp, logs)
+    with vhost("rebuilding_bench_idle") as amqp, bench_database("rebuilding_bench_idle") as settings:
+        address = f"127.0.0.1:{free_port()}"
+        processes = start_platform(address, amqp, logs)
+        try:
             print(f"the platform as `make up` starts it ({len(processes) - 1} processes) and an echo service, "
                   f"on {os.cpu_count()} CPUs, poll interval {config.poll_interval()} s; logs in {logs}\n",
                   flush=True)
-            try:
-                wait_for_health(f"http://{address}", processes)
-                time.sleep(SETTLE)
-                idle_cpu(processes, settings.conninfo(), settings.dbname, seconds)
-                print(flush=True)
-                report_delays("registry event → outside pika subscriber", platform_delays(amqp))
-                report_delays("baseline: raw pika publish → subscriber", raw_pika_delays(amqp))
-            finally:
-                for process in processes.values():
-                    process.terminate()
-                for process in processes.values():
-                    try:
-                        process.wait(30)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-    finally:
-        drop_vhost(name)
+            wait_for_health(f"http://{address}", processes)
+            time.sleep(SETTLE)
+            idle_cpu(processes, settings, seconds)
+            print(flush=True)
+            report_delays("registry event → outside pika subscriber", platform_delays(amqp))
+            report_delays("baseline: raw pika publish → subscriber", raw_pika_delays(amqp))
+        finally:
+            stop(processes.values())
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
     .venv/bin/python -m bench.registry
 
-Times, in a throwaway database:
+Times, in a database and a vhost of the run's own (removed at the end):
 - the default seed (the 1,506 Lombard Comuni) and its read model catching up;
 - the rest of Italy, then 600 Ambiti labelled SYNTHETIC with every Lombard Comune
   assigned to one of them, in events per second beside the raw eventsourcing
   baseline: as many one-event aggregates saved in the same batches;
 - ``GET /registry/comuni?q=`` through the gateway (p50, p99) beside the same
-  search run straight on the read model.
+  search run straight on the read model;
+- for each, the CPU per event or per search of this process (the services, gateway and client
+  run in it) and of its PostgreSQL backends, beside its baseline's.
 
 The Comuni are real (Fonte: ISTAT); the Ambiti are not.
 """
@@ -17,14 +19,12 @@ import eventlet
 
 eventlet.monkey_patch()
 
-from bench.common import Figure, Tally, bench_database, show, timed  # noqa: E402  (rebuilding first)
+from bench.common import CpuMeter, Figure, Tally, bench_database, show, timed, vhost  # noqa: E402  (rebuilding first)
 
 import os  # noqa: E402
 import random  # noqa: E402
-import shutil  # noqa: E402
 import socket  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from uuid import uuid4  # noqa: E402
@@ -44,7 +44,6 @@ from services.registry.service import RegistryService  # noqa: E402
 
 SYNTHETIC_AMBITI = 600
 SEARCHES = 1000
-VHOST = "rebuilding_bench"
 
 
 class Baseline(Application):
@@ -108,23 +107,22 @@ def latencies(label: str, search, queries: list[str]) -> list[float]:
     return samples
 
 
-def amqp_uri() -> str:
-    """A vhost of the bench's own, so that a running platform cannot answer its RPCs."""
-    if shutil.which("rabbitmqctl") and subprocess.run(["rabbitmqctl", "add_vhost", VHOST], capture_output=True).returncode in (0, 70):
-        subprocess.run(["rabbitmqctl", "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"], capture_output=True)
-        return f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
-    return os.environ["REBUILDING_AMQP_URI"]
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def search_through_gateway(app: RegistryApplication, queries: list[str]) -> None:
+def metered(settings, measure):
+    """``measure()``, and the CPU this process and its PostgreSQL backends spent on it."""
+    with CpuMeter({"this process": os.getpid()}, settings) as cpu:
+        figure = measure()
+    return figure, cpu
+
+
+def search_through_gateway(app: RegistryApplication, queries: list[str], amqp: str, settings) -> None:
     address = f"127.0.0.1:{free_port()}"
-    runner = ServiceRunner({"AMQP_URI": amqp_uri(), "WEB_SERVER_ADDRESS": address, "max_workers": 20})
+    runner = ServiceRunner({"AMQP_URI": amqp, "WEB_SERVER_ADDRESS": address, "max_workers": 20})
     runner.add_service(RegistryService)
     runner.add_service(GatewayService)
     runner.start()
@@ -137,42 +135,58 @@ def search_through_gateway(app: RegistryApplication, queries: list[str]) -> None
             response.raise_for_status()
 
         through_gateway(queries[0])  # warm up the connections
-        latencies("GET /registry/comuni?q= via the gateway", through_gateway, queries)
-        latencies("baseline: the same search on the read model", lambda q: app.directory.search_comuni(q=q), queries)
+        _, gateway = metered(settings, lambda: latencies("GET /registry/comuni?q= via the gateway", through_gateway,
+                                                         queries))
+        _, direct = metered(settings, lambda: latencies("baseline: the same search on the read model",
+                                                        lambda q: app.directory.search_comuni(q=q), queries))
+        print("\nthrough the gateway (registry, gateway and client in this process):", flush=True)
+        gateway.report(len(queries), "search", baseline=("the search on the read model", direct.per(len(queries))))
+        print("the baseline, on the read model:", flush=True)
+        direct.report(len(queries), "search")
     finally:
         runner.stop()
-        if shutil.which("rabbitmqctl"):
-            subprocess.run(["rabbitmqctl", "delete_vhost", VHOST], capture_output=True)
 
 
 def main() -> None:
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-"))
-    with bench_database():
+    with vhost("rebuilding_bench_registry") as amqp, bench_database("rebuilding_bench_registry") as settings:
         app = RegistryApplication()
-        print("Comuni: Fonte: ISTAT. Ambiti: SYNTHETIC, invented for this benchmark.\n", flush=True)
+        try:
+            print("Comuni: Fonte: ISTAT. Ambiti: SYNTHETIC, invented for this benchmark.\n", flush=True)
 
-        lombardy = timed("seed: Lombardy's Comuni", lambda: app.seed()["registered"])
-        caught_up = timed("seed: read model catches up", lambda: project(app))
-        show(lombardy)
-        show(caught_up)
-        print(f"{'seed: Lombardy in all':<44} {lombardy.seconds + caught_up.seconds:8.2f} s (the target is under 10 s)\n")
+            lombardy = timed("seed: Lombardy's Comuni", lambda: app.seed()["registered"])
+            caught_up = timed("seed: read model catches up", lambda: project(app))
+            show(lombardy)
+            show(caught_up)
+            print(f"{'seed: Lombardy in all':<44} {lombardy.seconds + caught_up.seconds:8.2f} s "
+                  f"(the target is under 10 s)\n")
 
-        italy = timed("seed --all-italy (reads file, skips known)", lambda: app.seed(all_italy=True)["registered"])
-        ambiti = synthetic_ambiti(app)
-        raw = baseline(italy.events + ambiti.events)
-        show(italy, raw)
-        show(ambiti, raw)
-        show(raw)
-        show(timed("read model catches up", lambda: project(app)))
+            italy, italy_cpu = metered(settings, lambda: timed("seed --all-italy (reads file, skips known)",
+                                                               lambda: app.seed(all_italy=True)["registered"]))
+            ambiti, ambiti_cpu = metered(settings, lambda: synthetic_ambiti(app))
+            raw, raw_cpu = metered(settings, lambda: baseline(italy.events + ambiti.events))
+            show(italy, raw)
+            show(ambiti, raw)
+            show(raw)
+            show(timed("read model catches up", lambda: project(app)))
+            raw_per_event = ("raw eventsourcing batch save, per event", raw_cpu.per(raw.events))
+            print("\nseed --all-italy:", flush=True)
+            italy_cpu.report(italy.events, "event", baseline=raw_per_event)
+            print("SYNTHETIC Ambiti and assignments:", flush=True)
+            ambiti_cpu.report(ambiti.events, "event", baseline=raw_per_event)
+            print("the baseline, raw eventsourcing:", flush=True)
+            raw_cpu.report(raw.events, "event")
 
-        totals = app.directory.query("SELECT count(*) AS comuni FROM {schema}.directory_comuni")[0]
-        print(f"\nregistry: {totals['comuni']:,} Comuni, {len(app.list_ambiti()):,} Ambiti, {app.last_position():,} events\n")
+            totals = app.directory.query("SELECT count(*) AS comuni FROM {schema}.directory_comuni")[0]
+            print(f"\nregistry: {totals['comuni']:,} Comuni, {len(app.list_ambiti()):,} Ambiti, "
+                  f"{app.last_position():,} events\n")
 
-        names = [row["name"] for row in app.directory.query("SELECT name FROM {schema}.directory_comuni")]
-        rng = random.Random(2020)
-        queries = [name[:n].strip() or name for name in rng.choices(names, k=SEARCHES) for n in [rng.randint(3, 6)]]
-        search_through_gateway(app, queries)
-        app.close()
+            names = [row["name"] for row in app.directory.query("SELECT name FROM {schema}.directory_comuni")]
+            rng = random.Random(2020)
+            queries = [name[:n].strip() or name for name in rng.choices(names, k=SEARCHES) for n in [rng.randint(3, 6)]]
+            search_through_gateway(app, queries, amqp, settings)
+        finally:
+            app.close()
 
 
 if __name__ == "__main__":

@@ -13,17 +13,20 @@ peak memory (max RSS) is its own: ``audit events`` (decode, filter, JSON lines t
 into a scratch copy of a read model, swap it in) and ``verify`` (replay into a
 scratch copy, compare row by row). Beside each, the baseline measured in the same
 run: one plain SQL scan of the events table through a server-side cursor. Each
-in-process figure is the best of REPEATS reads; each command runs once.
+in-process figure is the best of REPEATS reads; each command runs once. For each, the CPU
+per event of the process that reads (this one, or the command's) and of its PostgreSQL
+backends, beside the SQL scan's. In a database of the run's own, dropped at the end.
 """
 
 # bench.common first: it imports rebuilding, which must come before psycopg.
-from bench.common import Figure, append_events, bench_database, best_of, show, timed
+from bench.common import CpuMeter, Figure, append_events, bench_database, best_of, show, timed
 
 import json
 import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 import psycopg
@@ -70,12 +73,13 @@ def scan(conninfo: str, table: sql.Composable) -> int:
         return count
 
 
-def read(label: str, count_all, expected: int) -> Figure:
-    """The fastest of REPEATS full reads, checked to have seen every event."""
-    figure = best_of(REPEATS, lambda: timed(label, count_all))
+def read(label: str, count_all, expected: int, settings) -> tuple[Figure, CpuMeter]:
+    """The fastest of REPEATS full reads, checked to have seen every event; and the CPU all REPEATS took."""
+    with CpuMeter({"this process": os.getpid()}, settings) as cpu:
+        figure = best_of(REPEATS, lambda: timed(label, count_all))
     if figure.events != expected:
         raise RuntimeError(f"{label} read {figure.events} events, not {expected}")
-    return figure
+    return figure, cpu
 
 
 # Each command, as the CLI runs it, in a child process: `python -m bench.replay --child <command>`.
@@ -108,18 +112,24 @@ def child(command: str) -> None:
     else:
         raise SystemExit(f"no command {command}")
     seconds = time.perf_counter() - started
-    app.close()
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"events": count, "seconds": seconds, "peak_mib": peak_kib / 1024}))
+    print(json.dumps({"events": count, "seconds": seconds, "peak_mib": peak_kib / 1024}), flush=True)
+    sys.stdin.readline()  # alive, with its PostgreSQL sessions, until the parent has read their CPU time
+    app.close()
 
 
-def command(label: str, name: str) -> tuple[Figure, float]:
-    result = subprocess.run([sys.executable, "-m", "bench.replay", "--child", name],
-                            capture_output=True, text=True, env=os.environ.copy())
-    if result.returncode:
-        raise RuntimeError(f"{name} failed: {result.stderr[-2000:]}")
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
-    return Figure(label, figures["events"], figures["seconds"]), figures["peak_mib"]
+def command(label: str, name: str, settings) -> tuple[Figure, float, CpuMeter]:
+    with tempfile.TemporaryFile("w+") as errors:
+        process = subprocess.Popen([sys.executable, "-m", "bench.replay", "--child", name], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=errors, text=True, env=os.environ.copy())
+        with CpuMeter({name: process}, settings) as cpu:
+            line = process.stdout.readline()
+        process.communicate("\n")
+        if process.returncode or not line:
+            errors.seek(0)
+            raise RuntimeError(f"{name} failed: {errors.read()[-2000:]}")
+    figures = json.loads(line)
+    return Figure(label, figures["events"], figures["seconds"]), figures["peak_mib"], cpu
 
 
 def main(events: int, reads_only: bool = False) -> None:
@@ -128,25 +138,35 @@ def main(events: int, reads_only: bool = False) -> None:
         try:
             appended = append_events(app, events)
             table = sql.Identifier(app.recorder.datastore.schema, app.recorder.events_table_name)
-            raw = read("SQL scan, server-side cursor", lambda: scan(settings.conninfo(), table), events)
-            notifications = read("notifications (recorder pages)", lambda: drain(app.notifications(batch=PAGE)),
-                                 events)
-            envelopes = read("envelopes (decode + envelope)", lambda: drain(app.envelopes(batch=PAGE)), events)
+            raw, raw_cpu = read("SQL scan, server-side cursor", lambda: scan(settings.conninfo(), table), events,
+                                settings)
+            notifications, notifications_cpu = read("notifications (recorder pages)",
+                                                    lambda: drain(app.notifications(batch=PAGE)), events, settings)
+            envelopes, envelopes_cpu = read("envelopes (decode + envelope)", lambda: drain(app.envelopes(batch=PAGE)),
+                                            events, settings)
         finally:
             app.close()
-        commands = [] if reads_only else [command(label, name) for label, name in (
+        commands = [] if reads_only else [command(label, name, settings) for label, name in (
             ("audit events (JSON lines)", "events"), ("audit verify-chain", "verify-chain"),
             ("audit rebuild (scratch copy, swap)", "rebuild"), ("audit verify (scratch copy, compare)", "verify"))]
-        raw_after = read("SQL scan, server-side cursor (again)", lambda: scan(settings.conninfo(), table), events)
+        raw_after, _ = read("SQL scan, server-side cursor (again)", lambda: scan(settings.conninfo(), table), events,
+                            settings)
     baseline = min(raw, raw_after, key=lambda figure: figure.seconds)
+    scan_cpu = ("the SQL scan, per event", raw_cpu.per(events * REPEATS))
     show(appended)
     show(raw)
     show(raw_after)
     show(notifications, baseline)
     show(envelopes, baseline)
-    for figure, peak in commands:
+    for figure, peak, _ in commands:
         show(figure, baseline)
         print(f"{'':<44} peak memory {peak:,.0f} MiB", flush=True)
+    for label, cpu, count in [("the SQL scan (the baseline)", raw_cpu, events * REPEATS),
+                              ("notifications", notifications_cpu, events * REPEATS),
+                              ("envelopes", envelopes_cpu, events * REPEATS),
+                              *((figure.label, cpu, figure.events) for figure, _, cpu in commands)]:
+        print(f"\n{label}:", flush=True)
+        cpu.report(count, "event", baseline=None if cpu is raw_cpu else scan_cpu)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,17 @@ It prints:
 - the full aggregation (mean rank, Borda, Schulze with strongest paths, Condorcet, ties) for the
   region and each ATS: through the gateway (``GET /surveys/{id}/results``), and in process on the
   same ballots;
-- beside them, the baseline: the same Borda counts in plain Python on the same ballots.
+- beside them, the baseline: the same Borda counts in plain Python on the same ballots;
+- the CPU per answer, and per aggregation, of each process with its PostgreSQL backends (the
+  clients' in this one), beside the plain Borda counts' CPU.
+In a database and a vhost of the run's own, removed at the end.
 """
 
 import eventlet
 
 eventlet.monkey_patch()
 
-from bench.common import bench_database  # noqa: E402  (rebuilding first)
+from bench.common import CpuMeter, bench_database, start, stop, vhost  # noqa: E402  (rebuilding first)
 
 import os  # noqa: E402
 import random  # noqa: E402
@@ -32,7 +35,7 @@ from pathlib import Path  # noqa: E402
 import requests  # noqa: E402
 
 from bench.enrollment import concurrently, report  # noqa: E402
-from bench.registry import amqp_uri, free_port, percentile  # noqa: E402
+from bench.registry import free_port, percentile  # noqa: E402
 from rebuilding import auth  # noqa: E402
 from rebuilding.views import catch_up  # noqa: E402
 from services.registry.application import RegistryApplication  # noqa: E402
@@ -44,7 +47,6 @@ AMBITI = 600
 SECTIONS = 10
 CLIENTS = 16
 ROUNDS = 5
-ROOT = Path(__file__).resolve().parents[1]
 ITEMS = [f"sezione-{n:02d}" for n in range(1, SECTIONS + 1)]
 
 
@@ -73,17 +75,14 @@ def ballots_for(heads: list[dict]) -> list[list[str]]:
     return ballots
 
 
-def start(address: str, amqp: str, logs: Path):
-    import subprocess
+def start_processes(address: str, amqp: str, logs: Path) -> dict:
     import sys
 
     env = {**os.environ, "REBUILDING_AMQP_URI": amqp, "REBUILDING_GATEWAY_ADDRESS": address}
     nameko = [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml"]
-    commands = {"surveys": [*nameko, "services.surveys.service:SurveysService"],
-                "registry": [*nameko, "services.registry.service:RegistryService"],
-                "gateway": [*nameko, "services.gateway.service:GatewayService"]}
-    return [subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=open(logs / f"{name}.log", "w")) for name, command in commands.items()]
+    return start({"surveys": [*nameko, "services.surveys.service:SurveysService"],
+                  "registry": [*nameko, "services.registry.service:RegistryService"],
+                  "gateway": [*nameko, "services.gateway.service:GatewayService"]}, env, logs)
 
 
 def wait_for_gateway(base_url: str, token: str) -> None:
@@ -125,21 +124,21 @@ def timed(label: str, rounds: int, work) -> list[float]:
 
 def main() -> None:
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-"))
-    with bench_database("rebuilding_bench_surveys"):
-        amqp = amqp_uri()
+    with vhost("rebuilding_bench_surveys") as amqp, bench_database("rebuilding_bench_surveys") as settings:
         surveys = SurveysApplication()
-        scopes = ["region", *(f"ats:{code}" for code in ATS_CODES)]
-        print(f"{AMBITI} DEMO Ambiti over {len(ATS_CODES)} ATS rank {SECTIONS} sections (a fifth partially); "
-              f"{CLIENTS} concurrent clients; the surveys service, the registry and a gateway, with PostgreSQL "
-              f"and RabbitMQ, on {os.cpu_count()} CPUs.\n", flush=True)
-        heads = registered_heads(surveys)
-        ballots = ballots_for(heads)
-        address = f"127.0.0.1:{free_port()}"
-        base_url, staff_token = f"http://{address}", auth.mint("bench", ["staff"])
-        logs = Path(os.environ["REBUILDING_STATE_DIR"])
-        processes = start(address, amqp, logs)
-        print(f"logs in {logs}\n", flush=True)
+        processes = {}
         try:
+            scopes = ["region", *(f"ats:{code}" for code in ATS_CODES)]
+            print(f"{AMBITI} DEMO Ambiti over {len(ATS_CODES)} ATS rank {SECTIONS} sections (a fifth partially); "
+                  f"{CLIENTS} concurrent clients; the surveys service, the registry and a gateway, with PostgreSQL "
+                  f"and RabbitMQ, on {os.cpu_count()} CPUs.\n", flush=True)
+            heads = registered_heads(surveys)
+            ballots = ballots_for(heads)
+            address = f"127.0.0.1:{free_port()}"
+            base_url, staff_token = f"http://{address}", auth.mint("bench", ["staff"])
+            logs = Path(os.environ["REBUILDING_STATE_DIR"])
+            processes = start_processes(address, amqp, logs)
+            print(f"logs in {logs}\n", flush=True)
             wait_for_gateway(base_url, staff_token)
             staff = requests.Session()
             staff.headers["Authorization"] = f"Bearer {staff_token}"
@@ -160,7 +159,9 @@ def main() -> None:
                                         headers={"Authorization": f"Bearer {token}"}, timeout=120)
                 return response.status_code
 
-            seconds, latencies, statuses = concurrently(answer, list(zip(heads, ballots)))
+            everyone = {**processes, "the clients (this process)": os.getpid()}
+            with CpuMeter(everyone, settings) as answering:
+                seconds, latencies, statuses = concurrently(answer, list(zip(heads, ballots)))
             report("PUT /surveys/{id}/responses/mine via the gateway", seconds, latencies)
             print(f"{'outcomes (HTTP status: count)':<46} "
                   f"{ {s: statuses.count(s) for s in sorted(set(statuses))} }\n", flush=True)
@@ -172,16 +173,23 @@ def main() -> None:
             questions = surveys.get_survey(survey_id)["questions"]
             counted = surveys._survey(survey_id).counted()
             by_ats = {code: [b for h, b in zip(heads, ballots) if h["ats"] == code] for code in ATS_CODES}
-            timed("full aggregation, region + 8 ATS, via the gateway", ROUNDS, through_gateway)
-            timed("full aggregation, region + 8 ATS, in process", ROUNDS,
-                  lambda: [aggregate_results(questions, counted, scope, False) for scope in scopes])
-            timed("baseline: Borda counts only, plain Python, same ballots", ROUNDS,
-                  lambda: [plain_borda(ballots), *(plain_borda(b) for b in by_ats.values())])
+            with CpuMeter(everyone, settings) as gateway:
+                timed("full aggregation, region + 8 ATS, via the gateway", ROUNDS, through_gateway)
+            with CpuMeter({"this process": os.getpid()}, settings) as in_process:
+                timed("full aggregation, region + 8 ATS, in process", ROUNDS,
+                      lambda: [aggregate_results(questions, counted, scope, False) for scope in scopes])
+            with CpuMeter({"this process": os.getpid()}) as plain:
+                timed("baseline: Borda counts only, plain Python, same ballots", ROUNDS,
+                      lambda: [plain_borda(ballots), *(plain_borda(b) for b in by_ats.values())])
+            print("\nthe answers:", flush=True)
+            answering.report(len(heads), "answer")
+            borda = ("plain Borda counts, per aggregation", plain.per(ROUNDS))
+            print("the full aggregation, region + 8 ATS, via the gateway:", flush=True)
+            gateway.report(ROUNDS, "aggregation", baseline=borda)
+            print("the same in process:", flush=True)
+            in_process.report(ROUNDS, "aggregation", baseline=borda)
         finally:
-            for process in processes:
-                process.terminate()
-            for process in processes:
-                process.wait(30)
+            stop(processes.values())
             surveys.close()
 
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.toolkit
 
-In a throwaway database and state directory, it starts the registry (the gateway checks revoked
+In a database, a vhost and a state directory of the run's own (removed at the end), it starts the registry (the gateway checks revoked
 tokens with it), the toolkit and the gateway (``nameko run``, each in a process of its own), then,
 as staff, uploads ROUNDS different files of SIZE_MB MB (a PDF header and random bytes) to
 ``POST /toolkit/documents`` and downloads each from ``GET /toolkit/documents/{id}/versions/1/download``.
@@ -11,14 +11,15 @@ It prints:
 - upload and download throughput in MB/s, beside a raw copy of the same file on the same disk in
   the same run (``shutil.copyfile``): the floor under streaming it through the gateway to the blob store;
 - the gateway process's resident memory before the run and its peak (VmHWM) after it, which a
-  server that held whole files in memory would push up by the file's size.
+  server that held whole files in memory would push up by the file's size;
+- the CPU per upload and per download of each process with its PostgreSQL backends (the client's in
+  this one), beside the raw copy's CPU per file.
 """
 
-from bench.common import bench_database  # noqa: I001  (rebuilding first)
+from bench.common import CpuMeter, bench_database, start, stop, vhost  # noqa: I001  (rebuilding first)
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,21 +33,18 @@ from tests.toolkit.multipart import post_form, write_form
 
 SIZE_MB = 10
 ROUNDS = 5
-ROOT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
 
 
-def start_processes(address: str, state: Path, logs: Path) -> dict[str, subprocess.Popen]:
-    env = {**os.environ, "REBUILDING_GATEWAY_ADDRESS": address, "REBUILDING_STATE_DIR": str(state)}
+def start_processes(address: str, amqp: str, state: Path, logs: Path) -> dict:
+    env = {**os.environ, "REBUILDING_GATEWAY_ADDRESS": address, "REBUILDING_STATE_DIR": str(state),
+           "REBUILDING_AMQP_URI": amqp}
     nameko = [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml"]
-    commands = {
+    return start({
         "registry": [*nameko, "services.registry.service:RegistryService"],
         "toolkit": [*nameko, "services.toolkit.service:ToolkitService"],
         "gateway": [*nameko, "services.gateway.service:GatewayService"],
-    }
-    return {name: subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                                   stderr=open(logs / f"{name}.log", "w"))
-            for name, command in commands.items()}
+    }, env, logs)
 
 
 def memory_kb(pid: int, field: str) -> int:
@@ -92,13 +90,15 @@ def rate(megabytes: float, seconds: float) -> str:
 
 
 def main() -> None:
-    with bench_database("rebuilding_bench_toolkit"), tempfile.TemporaryDirectory() as work:
+    with vhost("rebuilding_bench_toolkit") as amqp, bench_database("rebuilding_bench_toolkit") as settings, \
+            tempfile.TemporaryDirectory() as work:
         work = Path(work)
         state, logs = work / "state", work / "logs"
         state.mkdir()
         logs.mkdir()
         address = f"127.0.0.1:{free_port()}"
-        processes = start_processes(address, state, logs)
+        processes = start_processes(address, amqp, state, logs)
+        everyone = {**processes, "the client (this process)": os.getpid()}
         try:
             os.environ["REBUILDING_STATE_DIR"] = str(state)  # the same signing key as the services
             client = Client(f"http://{address}", auth.mint("bench-staff", ["staff"]))
@@ -108,34 +108,35 @@ def main() -> None:
 
             files = [sample(work / f"sample-{n}.pdf", n) for n in range(ROUNDS)]
             size_mb = files[0].stat().st_size / MB
-            started = time.perf_counter()
-            for n, path in enumerate(files):
-                shutil.copyfile(path, work / f"copy-{n}.pdf")
-            raw = time.perf_counter() - started
+            with CpuMeter({"this process": os.getpid()}) as copy_cpu:
+                started = time.perf_counter()
+                for n, path in enumerate(files):
+                    shutil.copyfile(path, work / f"copy-{n}.pdf")
+                raw = time.perf_counter() - started
 
             forms = [write_form(work / f"body-{n}", {"kind": "template", "title": f"DEMO bench {n}"},
                                 f"bench-{n}.pdf", path.read_bytes()) for n, path in enumerate(files)]
-            ids, started = [], time.perf_counter()
-            for form in forms:
-                answer = post_form(client, "/toolkit/documents", form)
-                if answer.status_code != 201:
-                    raise SystemExit(f"upload refused: {answer.status_code} {answer.text}")
-                ids.append(answer.json()["id"])
-            upload = time.perf_counter() - started
+            ids = []
+            with CpuMeter(everyone, settings) as upload_cpu:
+                started = time.perf_counter()
+                for form in forms:
+                    answer = post_form(client, "/toolkit/documents", form)
+                    if answer.status_code != 201:
+                        raise SystemExit(f"upload refused: {answer.status_code} {answer.text}")
+                    ids.append(answer.json()["id"])
+                upload = time.perf_counter() - started
 
-            started = time.perf_counter()
-            for document_id, path in zip(ids, files):
-                with client.get(f"/toolkit/documents/{document_id}/versions/1/download", stream=True) as answer:
-                    received = sum(len(chunk) for chunk in answer.iter_content(256 * 1024))
-                if answer.status_code != 200 or received != path.stat().st_size:
-                    raise SystemExit(f"download failed: {answer.status_code}, {received} bytes")
-            download = time.perf_counter() - started
+            with CpuMeter(everyone, settings) as download_cpu:
+                started = time.perf_counter()
+                for document_id, path in zip(ids, files):
+                    with client.get(f"/toolkit/documents/{document_id}/versions/1/download", stream=True) as answer:
+                        received = sum(len(chunk) for chunk in answer.iter_content(256 * 1024))
+                    if answer.status_code != 200 or received != path.stat().st_size:
+                        raise SystemExit(f"download failed: {answer.status_code}, {received} bytes")
+                download = time.perf_counter() - started
             peak = memory_kb(gateway, "VmHWM")
         finally:
-            for process in processes.values():
-                process.terminate()
-            for process in processes.values():
-                process.wait(30)
+            stop(processes.values())
 
     total = size_mb * ROUNDS
     print(f"toolkit: {ROUNDS} files of {size_mb:.1f} MB through the gateway", flush=True)
@@ -146,6 +147,11 @@ def main() -> None:
           f"   ({download / ROUNDS * 1000:.0f} ms a file)")
     print(f"{'gateway resident memory':<46} {rss_before / 1024:8.1f} MB before, peak {peak / 1024:.1f} MB"
           f" (+{(peak - rss_before) / 1024:.1f} MB for {size_mb:.0f} MB files)")
+    copied = ("the raw copy, per file", copy_cpu.per(ROUNDS))
+    print("\nuploads:", flush=True)
+    upload_cpu.report(ROUNDS, "file", baseline=copied)
+    print("downloads:", flush=True)
+    download_cpu.report(ROUNDS, "file", baseline=copied)
 
 
 if __name__ == "__main__":

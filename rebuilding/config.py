@@ -70,9 +70,11 @@ def poll_interval() -> float:
     """Seconds a relay or projector waits at most before looking again at an idle log.
 
     A commit to the log wakes them at once (PostgreSQL LISTEN/NOTIFY, ``rebuilding.wakeups``):
-    this is the safety net for a notification that never came, not the pace of delivery.
+    this is the safety net for a notification that never came, not the pace of delivery. The
+    listener reads its session every second whatever its socket says (``wakeups.SLICE``), so only a
+    notification PostgreSQL never sent waits for it: rare enough for 10 s.
     """
-    return float(_env("REBUILDING_POLL_INTERVAL", "2"))
+    return float(_env("REBUILDING_POLL_INTERVAL", "10"))
 
 
 def relay_stale_seconds() -> float:
@@ -83,9 +85,10 @@ def relay_stale_seconds() -> float:
 def relay_heartbeat_seconds() -> float:
     """How often a relay records that it is alive: often enough to be seen well before it is stale.
 
-    Every fifth of the stale time (6 s by default), not more often: each heartbeat is a commit.
+    Every third of the stale time (10 s by default), not more often: each heartbeat is a commit. A
+    live loop can miss two beats (a slow database) before it counts as gone.
     """
-    return relay_stale_seconds() / 5
+    return relay_stale_seconds() / 3
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,10 @@ PAGE = 500
 """Events per RPC page of a remote log."""
 BATCH = 1000
 """Events a follower applies in one transaction."""
+VOUCH_AGAIN = 30.0
+"""Seconds after which a well follower that applies events tells the health table so again, though
+nothing it shows has changed: it clears, within this time, a failure that another instance of the
+service recorded and then stopped without clearing."""
 
 
 class RemoteLog:
@@ -117,6 +121,8 @@ class Follower:
         self.retry_at = 0.0
         self.failing = False
         self.vouched = False  # whether this follower has yet told the health table it is well
+        self.vouched_head = 0  # the source's head it last told the health table
+        self.vouch_again_at = 0.0
         self.position = 0  # a lower bound, for dropping duplicates; raised by each step
 
     @property
@@ -162,9 +168,8 @@ class Follower:
             applied = work()
             # The first success also clears a failure an earlier instance recorded as it stopped
             # (its source gone first, say): with nothing new to apply, nothing else would.
-            if applied or self.failing or not self.vouched:
-                self.health.succeeded(self.name, getattr(self.log, "head", 0))
-                self.vouched = True
+            if self.failing or not self.vouched or self._health_changed(applied):
+                self._vouch()
         except Exception as error:
             if isinstance(error, ProjectionFailed):
                 self._apply_before(error.position)
@@ -178,6 +183,18 @@ class Follower:
         self.backoff.reset()
         self.retry_at = 0.0
         return applied
+
+    def _health_changed(self, applied: int) -> bool:
+        """Whether the health row would show something new: the source's head moved past what it shows,
+        or, while events are applied, VOUCH_AGAIN has passed (another instance's failure to clear)."""
+        head = getattr(self.log, "head", 0)
+        return head > self.vouched_head or (applied > 0 and time.monotonic() >= self.vouch_again_at)
+
+    def _vouch(self) -> None:
+        head = getattr(self.log, "head", 0)
+        self.health.succeeded(self.name, head)
+        self.vouched, self.vouched_head = True, head
+        self.vouch_again_at = time.monotonic() + VOUCH_AGAIN
 
     def _apply_before(self, position: int) -> None:
         """Keep what came before a failing event, which its batch's rollback undid."""

@@ -113,8 +113,13 @@ class Subscription:
     event is skipped, and none overtakes another.
     """
 
-    IDLE = 5.0
-    """Seconds without a live event after which the source's head is asked for, to show the lag."""
+    IDLE = 30.0
+    """Seconds without a live event after which the source's log is asked whether it holds more: a
+    live event lost on its way (or never published) is applied, and the lag shown, within this time.
+    Each look is an RPC that costs both services: with every event coming live, looks are rare."""
+    BROKER_SLICE = 10.0
+    """Seconds the consumer waits on the broker at most before it looks after the connection's
+    heartbeat: a third of its 30 s, as RabbitMQ counts a peer silent for two heartbeats as gone."""
 
     def __init__(self, store: EventStore, projection):
         self.store = store
@@ -155,19 +160,34 @@ class Subscription:
         if self.follower.failing:
             raise RuntimeError("backfill failed")
         self.accepting = True
+        look_at = time.monotonic() + self.IDLE
         try:
             with connection.Consumer(queues=[self.queue], channel=channel, on_message=self._on_message,
                                      prefetch_count=PREFETCH):
                 while self.store.running:
                     try:
-                        connection.drain_events(timeout=self.IDLE)
+                        connection.drain_events(timeout=max(0.01, min(self.BROKER_SLICE, look_at - time.monotonic())))
+                        look_at = time.monotonic() + self.IDLE  # a live event came
                     except socket.timeout:
                         connection.heartbeat_check()
-                        self.follower.poll()  # catches up on anything the queue did not bring; refreshes the lag
+                        if time.monotonic() < look_at:
+                            continue
+                        look_at = time.monotonic() + self.IDLE
+                        if self._source_has_more():
+                            self.follower.poll()  # catches up on anything the queue did not bring
                         if self.follower.failing:
                             raise RuntimeError("follower failed") from None
         finally:
             self.accepting = False
+
+    def _source_has_more(self) -> bool:
+        """Whether the source's log holds an event past this read model: one RPC for a page of one event,
+        and no transaction of ours, which a poll would open even with nothing to apply. When the source
+        cannot answer, the poll finds out again, and records it where /health shows it."""
+        try:
+            return bool(self.follower.log.page(self.follower.position, 1))
+        except Exception:
+            return True
 
     def _unbind_other_generations(self, connection):
         """A read model moved to a newer generation of its source's events stops receiving the older ones."""

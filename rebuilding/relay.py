@@ -35,7 +35,9 @@ from rebuilding.versions import exchange_name, for_generation
 log = logging.getLogger(__name__)
 
 AMQP_HEARTBEAT = 30
-"""Seconds of the broker connection's heartbeat; an idle relay reads from the broker well within it."""
+"""Seconds of the broker connection's heartbeat; an idle relay reads from the broker every third of it
+(RabbitMQ counts a peer silent for two heartbeats as gone), as often as it beats and polls by default."""
+BROKER_READ = AMQP_HEARTBEAT / 3
 
 
 CONFIRM_SLACK = 10.0
@@ -152,9 +154,9 @@ class Relay(Loop):
         """Wait for a commit to the log, at most ``seconds``, with the broker connection alive.
 
         Woken by the log's notification when ``run`` holds a wakeup; the broker's heartbeats
-        are read at least every quarter of their interval, not on each wake, so as not to delay it.
+        are read at least every third of their interval, not on each wake, so as not to delay it.
         """
-        seconds = max(0.0, min(seconds, self.until_next_beat(), AMQP_HEARTBEAT / 4))
+        seconds = max(0.0, min(seconds, self.until_next_beat(), BROKER_READ))
         if self.wakeup is not None:
             if self.wakeup.wait(seconds, self._stop) and time.monotonic() < self._read_broker_by:
                 return
@@ -163,7 +165,7 @@ class Relay(Loop):
             self.connection.drain_events(timeout=seconds)
         except socket.timeout:
             pass
-        self._read_broker_by = time.monotonic() + AMQP_HEARTBEAT / 4
+        self._read_broker_by = time.monotonic() + BROKER_READ
         self.connection.heartbeat_check()
 
     def step(self, poll_interval: float) -> None:

@@ -20,6 +20,7 @@ operating-system thread.
 """
 
 import logging
+import os
 import select
 import threading
 import time
@@ -35,18 +36,28 @@ log = logging.getLogger(__name__)
 APPLICATION_NAME = "rebuilding listener"
 """How the listening sessions show in pg_stat_activity."""
 SLICE = 1.0
-"""Seconds the listener sleeps at most on its session before it reads what the session holds.
+"""Seconds the listener sleeps at most on its session before it reads what the session holds,
+in a process that eventlet has patched (the nameko services).
 
-It does not trust the socket's readiness alone: eventlet's epoll hub ignores EEXIST when it
+It does not trust the socket's readiness alone there: eventlet's epoll hub ignores EEXIST when it
 registers a descriptor (eventlet #80), so a number reused while an earlier file behind it is
 still open (a child process's copy, between fork and exec) can stay registered to that file,
 and the new socket's readiness never comes. A test run saw the listener sleep through every
-notification that way. Reading the session every second bounds such a loss to a second,
-at a few microseconds of CPU a second, and it is also when new channels are listened to."""
-KEEPALIVE = 30
-"""Slices with nothing received after which the listener checks its session with a query."""
-STOP_CHECK = 0.5
-"""Seconds a wait sleeps at most before it looks at its ``stop`` event."""
+notification that way. Reading the session every second bounds such a loss to a second."""
+QUIET_SLICE = 10.0
+"""The same in a process of plain threads (relays, mail senders): ``select`` there is the
+operating system's, which registers nothing, so readiness is trusted, and the listener wakes only
+for a notification, a new channel (``Listener._poke``) or this."""
+KEEPALIVE = 30.0
+"""Seconds with nothing received after which the listener checks its session with a query."""
+
+
+def _slice() -> float:
+    try:
+        from eventlet import patcher
+    except ImportError:
+        return QUIET_SLICE
+    return SLICE if patcher.is_monkey_patched("select") else QUIET_SLICE
 
 
 class Wakeup:
@@ -58,23 +69,29 @@ class Wakeup:
         self._event = threading.Event()
         self._event.set()
         self.listening = threading.Event()  # set once its channel is listened to: notified from then on
+        self._stop_watched: threading.Event | None = None
 
     def set(self) -> None:
         self._event.set()
 
     def wait(self, timeout: float, stop: threading.Event | None = None) -> bool:
         """Sleep until notified, ``timeout`` passes or ``stop`` is set; True when notified."""
-        deadline = time.monotonic() + max(0.0, timeout)
-        while True:
-            remaining = deadline - time.monotonic()
-            if stop is None:
-                woken = self._event.wait(max(0.0, remaining))
-            else:
-                woken = self._event.wait(max(0.0, min(remaining, STOP_CHECK)))
-            if woken or remaining <= 0 or stop is None or stop.is_set() or time.monotonic() >= deadline:
-                break
+        if stop is not None:
+            self._wake_on(stop)
+        woken = self._event.wait(max(0.0, timeout))
         self._event.clear()
-        return woken
+        return woken and not (stop is not None and stop.is_set())
+
+    def _wake_on(self, stop: threading.Event) -> None:
+        """Have ``stop`` end this wakeup's waits: a thread blocked on it, so a wait need not wake to look."""
+        if self._stop_watched is not stop:
+            self._stop_watched = stop
+
+            def set_when_stopped():
+                stop.wait()
+                self._event.set()
+
+            threading.Thread(target=set_when_stopped, daemon=True, name="rebuilding-wakeup-stop").start()
 
     def close(self) -> None:
         self.listener.unsubscribe(self)
@@ -102,6 +119,9 @@ class Listener:
         self._wakeups: dict[str, set[Wakeup]] = {}
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
+        self._poked, self._poke_end = os.pipe()  # a byte written wakes the listener from its sleep
+        os.set_blocking(self._poked, False)
+        os.set_blocking(self._poke_end, False)
 
     def subscribe(self, channel: str) -> Wakeup:
         wakeup = Wakeup(self, channel)
@@ -111,7 +131,14 @@ class Listener:
                 self.connected.clear()
                 self._thread = threading.Thread(target=self._run, name="rebuilding-listener", daemon=True)
                 self._thread.start()
+        self._poke()  # a new channel: listen to it now, not at the end of a slice
         return wakeup
+
+    def _poke(self) -> None:
+        try:
+            os.write(self._poke_end, b"!")
+        except BlockingIOError:
+            pass  # poked already
 
     def unsubscribe(self, wakeup: Wakeup) -> None:
         with self._lock:
@@ -119,6 +146,7 @@ class Listener:
             waiting.discard(wakeup)
             if not waiting:
                 self._wakeups.pop(wakeup.channel, None)
+        self._poke()  # the listener lets the channel go, or ends, now
 
     def _wake(self, channels) -> None:
         with self._lock:
@@ -166,7 +194,8 @@ class Listener:
     def _listen(self, conn, backoff: Backoff) -> None:
         """LISTEN on each channel wanted and wake its loops when notified, until none is wanted."""
         listening: set[str] = set()
-        quiet = 0
+        slice_seconds = _slice()
+        quiet_since = time.monotonic()
         while (channels := self._channels()) is not None:
             new = channels - listening
             for channel in sorted(new):
@@ -182,18 +211,21 @@ class Listener:
                     backoff.reset()
                 self.connected.set()
             self._mark_listening(channels)
-            _sleep_on(conn, SLICE)
+            if self._poked in _sleep_on(conn, min(slice_seconds, KEEPALIVE), self._poked):
+                os.read(self._poked, 4096)  # readable: what is there, without waiting
             notified = _received(conn)
             self._wake(notified)
-            quiet = 0 if notified else quiet + 1
-            if quiet >= KEEPALIVE:
+            if notified:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= KEEPALIVE:
                 conn.execute("SELECT 1")  # a session that died quietly fails here
-                quiet = 0
+                quiet_since = time.monotonic()
 
 
-def _sleep_on(conn, seconds: float) -> None:
-    """Sleep until the session's socket is readable, or ``seconds`` pass."""
-    select.select([conn.fileno()], [], [], seconds)
+def _sleep_on(conn, seconds: float, poked: int | None = None) -> list[int]:
+    """Sleep until the session's socket is readable, the listener is poked, or ``seconds`` pass;
+    the descriptors found readable."""
+    return select.select([conn.fileno()] + ([poked] if poked is not None else []), [], [], seconds)[0]
 
 
 def _received(conn) -> set[str]:

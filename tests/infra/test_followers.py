@@ -3,7 +3,8 @@
 import pytest
 
 from rebuilding.cli import describe_status
-from rebuilding.followers import Follower
+from rebuilding import followers
+from rebuilding.followers import Follower, ProjectionHealth
 from rebuilding.nameko_ext import EventStore, ServiceBase
 from rebuilding.views import Projection
 from tests.infra.sample import Counter, CounterApplication, CounterTotals
@@ -105,4 +106,53 @@ def test_a_failure_an_earlier_instance_recorded_is_cleared_by_the_next_one_even_
 
     assert Follower(app, totals, app.projection_health).poll() == 0  # a new instance: nothing to apply
     assert app.status()["projections"]["counter_totals"]["status"] == "ok"
+    app.close()
+
+
+class CountingHealth(ProjectionHealth):
+    """The health table, counting the times a follower tells it that it is well."""
+
+    def __init__(self, datastore):
+        super().__init__(datastore)
+        self.vouches = 0
+
+    def succeeded(self, name, head=0):
+        self.vouches += 1
+        super().succeeded(name, head)
+
+
+def test_a_well_follower_does_not_write_its_health_row_again_for_each_batch(database, unique):
+    app = CountersWithReadModels()
+    health = CountingHealth(app.projection_health.datastore)
+    follower = Follower(app, app.projection(CounterTotals), health)
+    app.save(Counter(label=f"first-{unique}"))
+    while follower.poll():
+        pass
+    assert health.vouches == 1  # the first success says so once
+
+    for n in range(3):
+        app.save(Counter(label=f"more-{unique}-{n}"))
+        assert follower.poll() == 1
+    assert follower.poll() == 0
+    assert health.vouches == 1
+    app.close()
+
+
+def test_a_failure_another_instance_left_is_cleared_within_the_vouch_interval_by_one_that_applies_events(
+        database, unique, monkeypatch):
+    monkeypatch.setattr(followers, "VOUCH_AGAIN", 0.2)
+    app = CountersWithReadModels()
+    totals = app.projection(CounterTotals)
+    follower = Follower(app, totals, app.projection_health)
+    while follower.poll():
+        pass
+    app.projection_health.failed(totals.name, "ConnectionError: another instance lost its source and stopped")
+    assert app.status()["projections"]["counter_totals"]["status"] == "degraded"
+
+    def apply_one_and_look():
+        app.save(Counter(label=f"after-{unique}"))
+        assert follower.poll() == 1
+        return app.status()["projections"]["counter_totals"]["status"] == "ok"
+
+    eventually(apply_one_and_look, timeout=5, interval=0.1)
     app.close()

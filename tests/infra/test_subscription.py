@@ -9,7 +9,7 @@ import json
 import pika
 import pytest
 
-from rebuilding.nameko_ext import EventStore, ServiceBase
+from rebuilding.nameko_ext import EventStore, ServiceBase, Subscription
 from rebuilding.topology import MAX_DELIVERIES, consumer_queue, dead_letter_queue, service_exchange
 from tests.infra.sample import Counter, CounterApplication, CounterTotals, FollowerApplication
 from tests.support import RelayProcess, eventually
@@ -117,6 +117,19 @@ def test_a_live_event_after_a_gap_brings_what_was_missed_from_the_sources_log(
     publish(broker, last)  # only the last one arrives live
     eventually(lambda: totals.totals().get(counter.label) == 4)
     assert totals.position("surveys") == last["position"]
+
+
+def test_an_idle_subscription_applies_events_that_never_came_live_within_its_idle_time(
+    app, totals, start, monkeypatch, unique
+):
+    monkeypatch.setattr(Subscription, "IDLE", 0.5)
+    start(CounterSource)
+    start(CounterFollower)
+    eventually(lambda: totals.position("surveys") == app.last_position())
+    [counter] = counters(app, f"never-live-{unique}", increments=2)  # no relay runs: nothing reaches the queue
+
+    eventually(lambda: totals.totals().get(counter.label) == 2, timeout=5)
+    assert totals.position("surveys") == app.last_position()
 
 
 def test_a_failing_event_is_retried_in_place_and_no_later_event_overtakes_it(

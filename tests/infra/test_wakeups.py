@@ -61,9 +61,10 @@ def test_a_notification_whose_socket_readiness_is_lost_still_wakes_its_waiter(mo
     """eventlet's epoll hub can keep a reused descriptor registered to an earlier file: readiness never comes."""
     waited = []
 
-    def readiness_lost(conn, seconds):
+    def readiness_lost(conn, seconds, *poked):
         waited.append(seconds)
         time.sleep(seconds)
+        return []
 
     monkeypatch.setattr(wakeups, "_sleep_on", readiness_lost)
     with wakeups.wakeup_for(probe) as wakeup:
@@ -72,6 +73,27 @@ def test_a_notification_whose_socket_readiness_is_lost_still_wakes_its_waiter(mo
         probe.save(Counter(label="readiness lost"))
         assert wakeup.wait(10)  # not the 30 s a slice was
         assert max(waited) <= wakeups.SLICE
+
+
+class SecondProbe(CounterApplication):
+    name = "wakeup_probe_second"
+
+
+def test_a_channel_subscribed_while_the_listener_sleeps_is_listened_to_at_once(monkeypatch, probe, database):
+    monkeypatch.setattr(wakeups, "SLICE", 30.0)
+    monkeypatch.setattr(wakeups, "QUIET_SLICE", 30.0)
+    second = SecondProbe()
+    try:
+        with wakeups.wakeup_for(probe) as first:
+            eventually(lambda: first.listening.is_set())
+            time.sleep(0.2)  # the listener asleep on its session
+            with wakeups.wakeup_for(second) as wakeup:
+                eventually(lambda: wakeup.listening.is_set(), timeout=5)  # not the 30 s of a slice
+                wakeup.wait(0)
+                second.save(Counter(label="heard at once"))
+                assert wakeup.wait(5)
+    finally:
+        second.close()
 
 
 def test_a_wait_ends_soon_after_its_stop_is_set(probe):
