@@ -30,7 +30,7 @@ import eventlet
 
 eventlet.monkey_patch()
 
-from bench.common import Figure, bench_database, bench_vhost, drop_vhost, show, timed  # noqa: E402  (rebuilding first)
+from bench.common import ROOT, CpuMeter, Figure, bench_database, bench_vhost, drop_vhost, show, timed  # noqa: E402  (rebuilding first)
 
 import argparse  # noqa: E402
 import os  # noqa: E402
@@ -54,10 +54,9 @@ from psycopg import sql  # noqa: E402
 
 from bench import enrollment  # noqa: E402
 from bench.enrollment import (  # noqa: E402
-    ROOT, concurrently, delays_from, echo_baseline, enrol_through_gateway, listening, raw_pika_delays, report,
+    concurrently, delays_from, echo_baseline, enrol_through_gateway, listening, raw_pika_delays, report,
     report_delays, start_processes, wait_for_gateway,
 )
-from bench.idle import backends  # noqa: E402
 from bench.registry import baseline, free_port, percentile, project, synthetic_ambiti  # noqa: E402
 from bench.replay import scan  # noqa: E402
 from rebuilding import auth  # noqa: E402
@@ -491,35 +490,6 @@ def ratio_line(label: str, figure: tuple, baseline: tuple, goal: float | None = 
     return ratio
 
 
-class Cpu:
-    """CPU seconds per process (and PostgreSQL's backends together) over a phase, from /proc."""
-
-    def __init__(self, processes: dict[str, subprocess.Popen], settings):
-        self.processes, self.settings = processes, settings
-
-    def __enter__(self):
-        from bench.idle import cpu_seconds
-        self.pg = list(backends(self.settings.conninfo(), self.settings.dbname))
-        self.before = {name: cpu_seconds(p.pid) or 0.0 for name, p in self.processes.items()}
-        self.before_pg = {pid: cpu_seconds(pid) or 0.0 for pid in self.pg}
-        return self
-
-    def __exit__(self, *exc):
-        from bench.idle import cpu_seconds
-        self.spent = {name: (cpu_seconds(p.pid) or self.before[name]) - self.before[name]
-                      for name, p in self.processes.items()}
-        self.spent["PostgreSQL backends"] = sum((cpu_seconds(pid) or self.before_pg[pid]) - self.before_pg[pid]
-                                                for pid in self.pg)
-
-    def report(self, label: str, count: int) -> None:
-        print(f"CPU per request, {label} (ms, from /proc):", flush=True)
-        for name, seconds in sorted(self.spent.items(), key=lambda item: -item[1]):
-            if seconds > 0:
-                print(f"  {name:<44} {seconds / count * 1000:7.2f}", flush=True)
-        print(f"  {'all but the echo':<44} {sum(s for n, s in self.spent.items() if n != 'echo') / count * 1000:7.2f}",
-              flush=True)
-
-
 # The checks
 
 def check_counts(conninfo: str) -> bool:
@@ -647,7 +617,7 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
             head = labs.last_position()
             subscriber, results = listening(amqp, service_exchange("labs"),
                                             sum(c["confirmed"] for c in expected.values()))
-            with Cpu(processes, settings) as cpu:
+            with CpuMeter(processes, settings) as cpu:
                 burst = enrol_through_gateway(base_url, token, plan)
             enrollment.settled(labs, mail_running)
             report(f"POST /labs/{{id}}/enrollments, {label}", *burst[:2])
@@ -658,7 +628,8 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
             print(f"{'  p99 / echo p99':<46} {p99 / echo_p99:6.2f} ×   (goal: under 3×: "
                   f"{'met' if p99 < 3 * echo_p99 else 'NOT met'})", flush=True)
             print(f"{'outcomes (HTTP status: count)':<46} {dict(sorted(Counter(burst[2]).items()))}", flush=True)
-            cpu.report(f"the burst over {label}", len(plan))
+            print(f"the burst over {label}:", flush=True)
+            cpu.report(len(plan), "enrolment")
             report_delays("confirmed → outside pika subscriber", delays_from(subscriber, results))
             if not check_burst(conninfo, head, burst[2], expected):
                 failures.append(f"the answers of the burst over {label} differ from its events")
@@ -669,18 +640,18 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
 
         lab_ids = [r["id"] for r in remembered]
         one = [f"/labs/{rng.choice(lab_ids)}" for _ in range(READS_ONE)]
-        with Cpu(processes, settings) as cpu:
+        with CpuMeter(processes, settings) as cpu:
             reads = gateway_reads(base_url, token, one)
         report("GET /labs/{id} via the gateway", *reads[:2])
         echo = echo_baseline(amqp, READS_ONE)
         report("baseline: raw nameko RPC round trip (echo)", *echo[:2])
         ratio_line("GET /labs/{id} / echo", reads, echo, goal=1)
-        cpu.report("GET /labs/{id}", READS_ONE)
+        cpu.report(READS_ONE, "GET /labs/{id}")
         by_ats = [f"/labs?ats={rng.choice(ATS_CODES)}" for _ in range(READS_ATS)]
         reads = gateway_reads(base_url, token, by_ats)
         report(f"GET /labs?ats= via the gateway (~{len(lab_ids) // len(ATS_CODES)} labs)", *reads[:2])
         ratio_line("GET /labs?ats= / echo", reads, echo, goal=1)
-        with Cpu(processes, settings) as cpu:
+        with CpuMeter(processes, settings) as cpu:
             reads = gateway_reads(base_url, token, ["/labs"] * READS_ALL)
         size, payload = max(reads[2]), labs.list_labs()
         report(f"GET /labs via the gateway ({len(payload):,} labs, {size / 2**20:.1f} MiB)", *reads[:2])
@@ -688,7 +659,7 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
         kept = kept_payload_baseline(amqp, payload, READS_ALL)
         report(f"baseline: RPC answering the same {len(payload):,} labs", *kept[:2])
         ratio_line("GET /labs / RPC of the same answer", reads, kept)
-        cpu.report("GET /labs", READS_ALL)
+        cpu.report(READS_ALL, "GET /labs")
         restarted(processes)
         memory.read("end", "after the benchmark")
         print(flush=True)
