@@ -66,6 +66,12 @@ def rpc_timeout() -> float:
     return float(_env("REBUILDING_RPC_TIMEOUT", "15"))
 
 
+def gateway_read_models() -> bool:
+    """Whether each gateway instance keeps its own copy of the labs' catalogue (``services/gateway/catalogue.py``)
+    and answers reads from it; ``0``: every read asks labs, as before issue 11 item 5."""
+    return _env("REBUILDING_GATEWAY_READ_MODELS", "1") != "0"
+
+
 def poll_interval() -> float:
     """Seconds a relay or projector waits at most before looking again at an idle log.
 
