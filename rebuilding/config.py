@@ -1,5 +1,6 @@
 """Settings from the environment, with defaults that work on a developer's machine."""
 
+import functools
 import os
 import secrets
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ def jwt_secret() -> str:
     configured = os.environ.get("REBUILDING_JWT_SECRET")
     if configured:
         return configured
-    path = state_dir() / "jwt-secret"
+    path = _key_path(os.environ.get("REBUILDING_STATE_DIR") or None)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         candidate = path.with_suffix(f".{os.getpid()}")
@@ -156,6 +157,12 @@ def jwt_secret() -> str:
 
 
 _keys: dict[tuple, str] = {}
+
+
+@functools.lru_cache(maxsize=8)
+def _key_path(configured_dir: str | None) -> Path:
+    """The development key's file: asked for on every request, so not worked out again each time."""
+    return state_dir() / "jwt-secret"
 
 
 def _read_key(path: Path) -> str:

@@ -191,6 +191,8 @@ class Catalogue:
             del self.changing_labs[lab_id]
 
     def _changing(self, lab_id: str | None = None) -> bool:
+        if not self.changing_labs:
+            return False
         now = time.monotonic()
         for key, (_, deadline) in list(self.changing_labs.items()):
             if deadline <= now:
@@ -199,7 +201,7 @@ class Catalogue:
 
     def lab(self, lab_id: str) -> dict | None:
         """One lab as labs' ``get_lab`` answers, or None: ask labs."""
-        key = _normal(lab_id)
+        key = lab_id if lab_id in self.labs.rows else _normal(lab_id)  # the id as labs writes it, mostly
         if key is None or not self.current or self._changing(key):
             return None
         row = self.labs.rows.get(key)
