@@ -110,8 +110,10 @@ def reads(base_url: str, token: str, paths: list[str]):
 def measured(label, run, processes, count, echo_rate=None) -> float:
     """Run, print rate, latencies, ratio to the echo and CPU per request of each process; the rate."""
     before = {name: cpu_seconds(p) for name, p in processes.items()}
+    client = sum(os.times()[:2])
     seconds, latencies, results = run()
     spent = {name: (cpu_seconds(p) - before[name]) / count * 1000 for name, p in processes.items()}
+    spent["clients (this process)"] = (sum(os.times()[:2]) - client) / count * 1000
     rate = len(latencies) / seconds
     failed = sum(1 for r in results if isinstance(r, int) and r != 200)
     line = (f"{label:<44} {rate:>7,.0f}/s   p50 {percentile(latencies, 0.5):6.1f} ms"

@@ -24,16 +24,22 @@ from contextlib import contextmanager
 from datetime import datetime
 from uuid import UUID
 
+from werkzeug.wrappers import Response
+
 from rebuilding import config
 from rebuilding.errors import DomainError
 from rebuilding.nameko_ext import MemoryModels, Subscription
 from rebuilding.views import MemoryProjection
+from services.gateway.api import json_response
 from services.labs.domain import session_hours
 from services.labs.projections import top_three
 
 CHANGE_SECONDS = Subscription.IDLE + 1.0
 """The longest a lab changed through this instance is read from labs: a change that left no event, or
 whose event the relay did not publish, reaches the copy through the subscription's look at the log."""
+
+ANSWERS_KEPT = 256
+"""Encoded answers kept for the copy's current state: one per route, filters and scope asked for."""
 
 _FIELDS = ("title", "description", "format", "ats", "themes", "modules", "conductors", "capacity",
            "eligible_roles", "enrolment_opens", "enrolment_closes", "completion_threshold")
@@ -156,6 +162,8 @@ class Catalogue:
         self.latest: dict[str, float] = {}  # lab id → when its last event in the copy was decided
         self._lists: dict[tuple, list[dict]] = {}
         self._lists_version = None
+        self._answers: dict[tuple, bytes] = {}
+        self._answers_version = None
         self.labs.on_change = self._reached
 
     @property
@@ -221,6 +229,18 @@ class Catalogue:
                                 if (ats is None or row["ats"] == ats) and (status is None or row["status"] == status)
                                 and (theme is None or theme in row["themes"])]
         return list(self._lists[key])
+
+    def answer(self, key: tuple, compose) -> Response:
+        """The JSON answer ``compose()`` gives, encoded once per state of the copy: ``key`` names what else
+        it depends on (the route, its filters, the caller's scope), never a person."""
+        version = (self.labs.version, self.priorities.version)
+        if self._answers_version != version:
+            self._answers, self._answers_version = {}, version
+        if key not in self._answers:
+            if len(self._answers) >= ANSWERS_KEPT:
+                self._answers.clear()
+            self._answers[key] = json_response(compose()).get_data()
+        return Response(self._answers[key], mimetype="application/json")
 
     def confirmed_labs(self, person_id: str) -> set[str]:
         """The labs ``person_id`` holds a confirmed seat in."""

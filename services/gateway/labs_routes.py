@@ -70,11 +70,14 @@ class LabsRoutes:
                                         "an Ambito's staff and participants, the published ones", tag="labs",
                query=LabsQuery, response=schemas.Lab(many=True))
     def list_labs(self, request, access, body, query):
-        labs = self.catalogue.list(query.get("ats"), query.get("status"), query.get("theme"))
+        filters = (query.get("ats"), query.get("status"), query.get("theme"))
+        labs = self.catalogue.list(*filters)
         if labs is None:
-            labs = call(self.labs.list_labs, query.get("ats"), query.get("status"), query.get("theme"))
-            return access.catalogue(labs, self._enrolled(access))
-        return access.catalogue(labs, self._enrolled(access, from_copy=True))
+            return access.catalogue(call(self.labs.list_labs, *filters), self._enrolled(access))
+        enrolled = self._enrolled(access, from_copy=True)
+        if enrolled:  # a participant's own meeting links
+            return access.catalogue(labs, enrolled)
+        return self.catalogue.answer(("GET /labs", filters, access.scope), lambda: access.catalogue(labs))
 
     @api.route("GET", "/labs/{lab_id}", summary="One lab, with its enrolment count", tag="labs",
                response=schemas.Lab, responses={404: "No such lab (a draft, for who sees the published ones)"})
@@ -92,10 +95,11 @@ class LabsRoutes:
                                                   "left, without meeting links; no token needed", tag="labs",
                query=LabsQuery, response=schemas.Lab(many=True))
     def public_catalogue(self, request, access, body, query):
-        labs = self.catalogue.list(query.get("ats"), query.get("status"), query.get("theme"))
+        filters = (query.get("ats"), query.get("status"), query.get("theme"))
+        labs = self.catalogue.list(*filters)
         if labs is None:
-            labs = call(self.labs.list_labs, query.get("ats"), query.get("status"), query.get("theme"))
-        return access.catalogue(labs)
+            return access.catalogue(call(self.labs.list_labs, *filters))
+        return self.catalogue.answer(("GET /catalogue/labs", filters, access.scope), lambda: access.catalogue(labs))
 
     @api.route("GET", "/catalogue/labs/{lab_id}", summary="A published lab of the public catalogue, without "
                                                           "meeting links; no token needed", tag="labs",

@@ -108,6 +108,12 @@ def test_the_gateways_copy_holds_the_rows_labs_answers_with_through_a_labs_whole
     assert (rows[cancelled]["status"], rows[draft]["status"]) == ("cancelled", "draft")
     staff = Gateway.as_role(base_url, "staff")
     assert staff.get(f"/labs/{full}").json() == rows[full]
+    assert staff.get("/labs").json() == answered
+    public = Gateway(base_url).get("/catalogue/labs").json()
+    assert [row["id"] for row in public] == [row["id"] for row in answered if row["status"] != "draft"]
+    assert all(s.get("online_link") is None for row in public for m in row["modules"] for s in m["sessions"])
+    theirs = Gateway.as_role(base_url, "participant", sub=people[1]).get("/labs").json()
+    assert next(row for row in theirs if row["id"] == full)["modules"] == rows[full]["modules"]  # their links
     health = staff.get("/health").json()["catalogue"]
     assert health["status"] == "current" and health["labs"] >= 3
 
