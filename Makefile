@@ -43,6 +43,7 @@ bench: install infra
 	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.chain
 	$(BIN)/python -m bench.enrollment
+	$(BIN)/python -m bench.reads
 	$(BIN)/python -m bench.mail
 	$(BIN)/python -m bench.hot_lab
 	$(BIN)/python -m bench.surveys
