@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.reads            # about 1–2 min
     .venv/bin/python -m bench.reads 4000       # requests per measurement (default 2,000)
+    .venv/bin/python -m bench.reads --before=/path/to/an/older/checkout   # its gateway asks labs
 
 In a database and a vhost of the run's own, it starts labs, the registry, surveys, their relays, an
 echo service and **two gateways**, each a process of its own: one keeps its own copy of the
@@ -62,9 +63,11 @@ def published_labs(labs: LabsApplication, people: list[str]) -> list[str]:
     return ids
 
 
-def start_processes(addresses: dict[str, str], amqp: str, logs: Path) -> dict[str, subprocess.Popen]:
+def start_processes(addresses: dict[str, str], amqp: str, logs: Path, before: Path | None) -> dict[str, subprocess.Popen]:
+    """``before``: another checkout (with its own .venv) whose gateway answers the "asking labs" reads."""
     env = {**os.environ, "REBUILDING_AMQP_URI": amqp}
     nameko = [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml"]
+    old = [str(before / ".venv/bin/python"), *nameko[1:]] if before else nameko
     commands = {
         "labs": ([*nameko, "services.labs.service:LabsService"], {}),
         "registry": ([*nameko, "services.registry.service:RegistryService"], {}),
@@ -73,10 +76,11 @@ def start_processes(addresses: dict[str, str], amqp: str, logs: Path) -> dict[st
         "echo": ([*nameko, "bench.enrollment:Echo"], {}),
         "gateway (copy)": ([*nameko, "services.gateway.service:GatewayService"],
                            {"REBUILDING_GATEWAY_ADDRESS": addresses["copy"]}),
-        "gateway (RPC)": ([*nameko, "services.gateway.service:GatewayService"],
+        "gateway (RPC)": ([*old, "services.gateway.service:GatewayService"],
                           {"REBUILDING_GATEWAY_ADDRESS": addresses["rpc"], "REBUILDING_GATEWAY_READ_MODELS": "0"}),
     }
-    return {name: subprocess.Popen(command, env={**env, **extra}, cwd=ROOT, stdout=subprocess.DEVNULL,
+    return {name: subprocess.Popen(command, env={**env, **extra}, cwd=before if before and command[0] == old[0]
+                                   else ROOT, stdout=subprocess.DEVNULL,
                                    stderr=open(logs / f"{name.replace(' ', '-')}.log", "w"))
             for name, (command, extra) in commands.items()}
 
@@ -87,7 +91,7 @@ def wait_until_current(base_url: str, token: str) -> None:
     while time.monotonic() < deadline:
         try:
             health = requests.get(f"{base_url}/health", headers={"Authorization": f"Bearer {token}"}, timeout=5)
-            if health.json().get("catalogue", {}).get("status") in ("current", "off"):
+            if health.json().get("catalogue", {"status": "off"}).get("status") in ("current", "off"):  # off: none
                 return
         except (requests.ConnectionError, ValueError):
             pass
@@ -125,7 +129,7 @@ def measured(label, run, processes, count, echo_rate=None) -> float:
     return rate
 
 
-def main(count: int) -> None:
+def main(count: int, before: Path | None = None) -> None:
     enrollment.CLIENTS = CLIENTS
     enrollment.PEOPLE = PEOPLE
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-reads-"))
@@ -142,7 +146,7 @@ def main(count: int) -> None:
                   "\n", flush=True)
             addresses = {"copy": f"127.0.0.1:{free_port()}", "rpc": f"127.0.0.1:{free_port()}"}
             logs = Path(os.environ["REBUILDING_STATE_DIR"])
-            processes = start_processes(addresses, amqp, logs)
+            processes = start_processes(addresses, amqp, logs, before)
             token = auth.mint("bench", ["staff"])
             copy, rpc = (f"http://{addresses[k]}" for k in ("copy", "rpc"))
             try:
@@ -181,4 +185,6 @@ def main(count: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else REQUESTS)
+    arguments = [a for a in sys.argv[1:] if not a.startswith("--before=")]
+    checkout = next((Path(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--before=")), None)
+    main(int(arguments[0]) if arguments else REQUESTS, checkout)
