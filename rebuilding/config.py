@@ -1,5 +1,6 @@
 """Settings from the environment, with defaults that work on a developer's machine."""
 
+import functools
 import os
 import secrets
 from dataclasses import dataclass
@@ -64,6 +65,12 @@ def db_pool_max() -> int:
 def rpc_timeout() -> float:
     """Seconds the gateway waits for a service's answer; a request not taken by then is never run."""
     return float(_env("REBUILDING_RPC_TIMEOUT", "15"))
+
+
+def gateway_read_models() -> bool:
+    """Whether each gateway instance keeps its own copy of the labs' catalogue (``services/gateway/catalogue.py``)
+    and answers reads from it; ``0``: every read asks labs, as before issue 11 item 5."""
+    return _env("REBUILDING_GATEWAY_READ_MODELS", "1") != "0"
 
 
 def poll_interval() -> float:
@@ -137,7 +144,7 @@ def jwt_secret() -> str:
     configured = os.environ.get("REBUILDING_JWT_SECRET")
     if configured:
         return configured
-    path = state_dir() / "jwt-secret"
+    path = _key_path(os.environ.get("REBUILDING_STATE_DIR") or None)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         candidate = path.with_suffix(f".{os.getpid()}")
@@ -153,6 +160,12 @@ def jwt_secret() -> str:
 
 
 _keys: dict[tuple, str] = {}
+
+
+@functools.lru_cache(maxsize=8)
+def _key_path(configured_dir: str | None) -> Path:
+    """The development key's file: asked for on every request, so not worked out again each time."""
+    return state_dir() / "jwt-secret"
 
 
 def _read_key(path: Path) -> str:

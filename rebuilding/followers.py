@@ -110,6 +110,32 @@ class ProjectionHealth:
             return {row["name"]: row for row in cursor.fetchall()}
 
 
+class MemoryHealth:
+    """``ProjectionHealth`` for read models held in memory (``rebuilding.views.MemoryProjection``): the same
+    rows, kept by the instance for its own ``/health``."""
+
+    def __init__(self):
+        self._rows: dict[str, dict] = {}
+
+    def register(self, projection) -> None:
+        self._rows.setdefault(projection.name, {"name": projection.name, "source": projection.source,
+                                                "source_head": 0, "error": None, "attempts": 0, "since": None})
+
+    def failed(self, name: str, error: str, position: int | None = None, event_type: str | None = None) -> None:
+        row = self._rows.setdefault(name, {"name": name, "source_head": 0, "attempts": 0, "since": None})
+        row.update(error=error[:2000], attempts=row["attempts"] + 1, since=row["since"] or time.time())
+        if position is not None:
+            row.update(failing_position=position, failing_type=event_type)
+
+    def succeeded(self, name: str, head: int = 0) -> None:
+        row = self._rows.setdefault(name, {"name": name, "source_head": 0})
+        row.update(source_head=max(row["source_head"], head), error=None, attempts=0, since=None,
+                   failing_position=None, failing_type=None)
+
+    def rows(self) -> dict[str, dict]:
+        return {name: dict(row) for name, row in self._rows.items()}
+
+
 class Follower:
     """Applies one projection from one log, batch by batch, isolated from the other read models."""
 
@@ -120,6 +146,7 @@ class Follower:
         self.backoff = Backoff()
         self.retry_at = 0.0
         self.failing = False
+        self.stuck = False  # failing on an event of the log, not on reaching the log or the database
         self.vouched = False  # whether this follower has yet told the health table it is well
         self.vouched_head = 0  # the source's head it last told the health table
         self.vouch_again_at = 0.0
@@ -179,7 +206,7 @@ class Follower:
             return 0
         if self.failing:
             log.warning("%s recovered at %s position %s", self.name, self.projection.source, self.position)
-        self.failing = False
+        self.failing = self.stuck = False
         self.backoff.reset()
         self.retry_at = 0.0
         return applied
@@ -207,6 +234,7 @@ class Follower:
         delay = self.backoff.next_delay()
         self.retry_at = time.monotonic() + delay
         self.failing = True
+        self.stuck = isinstance(error, ProjectionFailed)
         if isinstance(error, ProjectionFailed):
             log.error("%s; retrying in %.1f s", error, delay)
             details = {"position": error.position, "event_type": error.event_type, "error": error.error}

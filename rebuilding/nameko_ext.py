@@ -13,9 +13,10 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from rebuilding import config, idempotency, wakeups
 from rebuilding.errors import DomainError
-from rebuilding.followers import PAGE, Follower, Followers, RemoteLog, decode
+from rebuilding.followers import PAGE, Follower, Followers, MemoryHealth, RemoteLog, decode
 from rebuilding.retry import Backoff
-from rebuilding.topology import consumer_queue, dead_letters_of, generation_exchange, subscriber_queue
+from rebuilding.topology import (consumer_queue, dead_letters_of, generation_exchange, instance_queue,
+                                 instance_queue_name, subscriber_queue)
 
 log = logging.getLogger(__name__)
 
@@ -121,16 +122,37 @@ class Subscription:
     """Seconds the consumer waits on the broker at most before it looks after the connection's
     heartbeat: a third of its 30 s, as RabbitMQ counts a peer silent for two heartbeats as gone."""
 
-    def __init__(self, store: EventStore, projection):
+    def __init__(self, store, projection, health=None):
+        """``store`` gives ``container``, ``amqp_uri`` and ``running``: the ``EventStore``, or ``MemoryModels``.
+
+        A read model held in memory (``MemoryProjection``) gets a queue of this instance's own,
+        gone with its connection; the others share one durable queue per read model between
+        the service's instances, with its dead letters.
+        """
         self.store = store
         self.projection = projection
-        self.queue_name = subscriber_queue(store.container.service_name, projection.name)
         self.generation = getattr(projection, "source_generation", 1)
-        self.queue = consumer_queue(self.queue_name, projection.source, [f"{projection.source}.#"],
-                                    generation=self.generation)
-        self.dead_letters = dead_letters_of(self.queue_name)
-        self.follower = Follower(None, projection, store.app.projection_health)
+        service, keys = store.container.service_name, [f"{projection.source}.#"]
+        if getattr(projection, "in_memory", False):
+            self.queue_name = instance_queue_name(service, projection.name)
+            self.queue = instance_queue(self.queue_name, projection.source, keys, generation=self.generation)
+            self.dead_letters = None
+        else:
+            self.queue_name = subscriber_queue(service, projection.name)
+            self.queue = consumer_queue(self.queue_name, projection.source, keys, generation=self.generation)
+            self.dead_letters = dead_letters_of(self.queue_name)
+        self.follower = Follower(None, projection, health or store.app.projection_health)
         self.accepting = False
+
+    @property
+    def current(self) -> bool:
+        """Whether the read model has every event its source had published up to a moment ago.
+
+        True once the backfill is done and live events flow from the queue bound before it; still
+        true while the source itself does not answer (its queue brings whatever is published), and
+        false from a failure to apply an event, or a lost connection, until it has caught up again.
+        """
+        return self.accepting and not self.follower.stuck
 
     def run(self):
         backoff = Backoff()
@@ -152,7 +174,8 @@ class Subscription:
 
     def _consume(self, connection):
         channel = connection.channel()
-        self.dead_letters(channel).declare()
+        if self.dead_letters is not None:
+            self.dead_letters(channel).declare()
         self.queue(channel).declare()  # bound before the backfill: nothing published from now on is missed
         self._unbind_other_generations(connection)
         while self.follower.poll():
@@ -175,7 +198,9 @@ class Subscription:
                         look_at = time.monotonic() + self.IDLE
                         if self._source_has_more():
                             self.follower.poll()  # catches up on anything the queue did not bring
-                        if self.follower.failing:
+                        # The source not answering is not a reason to let go of the queue: it keeps every
+                        # live event, and the next look at the log retries. An event that fails is.
+                        if self.follower.stuck:
                             raise RuntimeError("follower failed") from None
         finally:
             self.accepting = False
@@ -219,6 +244,49 @@ class Subscription:
             raise
         message.ack()
 
+
+class MemoryModels(DependencyProvider):
+    """Read models that each instance keeps in its own memory, current with other services' logs.
+
+    ``build()`` makes the object the workers get, whose ``projections`` are ``MemoryProjection``s;
+    each has a ``Subscription`` of its own, as a service's read models of another service's log
+    do, with a queue of this instance's own. The object is given them as ``subscriptions``, and
+    the ``health`` they share. ``enabled()`` false: nothing is followed (the object must then
+    answer from elsewhere: ``current`` stays false).
+    """
+
+    def __init__(self, build, enabled=lambda: True):
+        self.build = build
+        self.enabled = enabled
+        self._running = False
+
+    def setup(self):
+        self.amqp_uri = self.container.config.get(AMQP_URI_CONFIG_KEY) or config.amqp_uri()
+        self.models = self.build()
+        self.models.health = MemoryHealth()
+        self.models.subscriptions = []
+        if self.enabled():
+            for projection in self.models.projections:
+                self.models.health.register(projection)
+                self.models.subscriptions.append(Subscription(self, projection, self.models.health))
+
+    def start(self):
+        self._running = True
+        for subscription in self.models.subscriptions:
+            self.container.spawn_managed_thread(subscription.run, identifier=subscription.queue_name)
+
+    def stop(self):
+        self._running = False
+
+    def kill(self):
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def get_dependency(self, worker_ctx):
+        return self.models
 
 
 class ServiceBase:

@@ -4,6 +4,10 @@ Every declaration goes through here, so the relay, the subscribers, the operator
 tools and the docs agree on one topology.
 """
 
+import os
+import socket
+import uuid
+
 from kombu import Exchange, Queue, binding
 
 EXCHANGE_PREFIX = "rebuilding"
@@ -20,6 +24,11 @@ def service_exchange(service: str) -> str:
 def subscriber_queue(service: str, projection: str) -> str:
     """The queue by which one read model of ``service`` follows another service's live events."""
     return f"{EXCHANGE_PREFIX}.{service}.{projection}"
+
+
+def instance_queue_name(service: str, projection: str) -> str:
+    """The queue by which one instance of ``service`` keeps a read model in its own memory: a name of its own."""
+    return f"{subscriber_queue(service, projection)}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
 
 
 def dead_letter_queue(queue: str) -> str:
@@ -59,6 +68,19 @@ def consumer_queue(queue: str, source: str, routing_keys, max_deliveries: int = 
         durable=True,
         queue_arguments=consumer_queue_arguments(queue, max_deliveries),
     )
+
+
+def instance_queue(queue: str, source: str, routing_keys, generation: int = 1) -> Queue:
+    """A classic queue that lives as long as the connection of the one instance that declared it.
+
+    What the instance held in memory goes with it, so the queue does too: RabbitMQ deletes it
+    (and anything in it) when the connection closes, and the instance, connecting again, binds
+    a new one and reads what it missed from the source's log. No dead letters: an event the
+    instance cannot apply stays in the log, where the next attempt finds it.
+    """
+    exchange = Exchange(generation_exchange(source, generation), type="topic", durable=True)
+    return Queue(queue, bindings=[binding(exchange, routing_key=key) for key in routing_keys],
+                 durable=False, exclusive=True, auto_delete=True)
 
 
 def dead_letters_of(queue: str) -> Queue:

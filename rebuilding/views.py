@@ -173,3 +173,43 @@ def rebuild(app, projection: Projection, on_progress=None) -> int:
     from rebuilding import rebuilds
 
     return rebuilds.rebuild(app, projection, on_progress)
+
+
+class MemoryProjection:
+    """A read model held in one process's memory, with its position beside it: what one instance keeps
+    for itself (the gateway's catalogue), built from another service's log by a ``Subscription`` of this
+    instance's own (``rebuilding.nameko_ext``), the same way a ``Projection`` is.
+
+    Subclasses name their ``source`` and define ``on_<aggregate>_<event>(envelope)``. There is no
+    transaction to roll back, so each event is applied whole or not at all: a handler works out the
+    new state first and changes it only once nothing can fail, and the position moves event by event.
+    A new instance starts empty and reads the whole log.
+    """
+
+    name: ClassVar[str]
+    source: ClassVar[str]
+    source_generation: ClassVar[int] = 1
+    in_memory: ClassVar[bool] = True
+    """Followed through a queue of this instance's own, which goes when it does (``rebuilding.topology``)."""
+
+    def __init__(self):
+        self.position = 0
+
+    @contextmanager
+    def step(self, upstream: str) -> Iterator[Step]:
+        yield Step(None, self, upstream, self.position)
+
+    def apply(self, step: Step, envelopes: Iterable[Envelope]) -> int:
+        applied = 0
+        for envelope in envelopes:
+            if envelope["position"] <= step.last:
+                continue
+            handler = getattr(self, "on_" + event_key(envelope).replace(".", "_"), None)
+            if handler is not None:
+                try:
+                    handler(envelope)
+                except Exception as error:
+                    raise ProjectionFailed(self, envelope, error) from error
+            step.last = self.position = envelope["position"]
+            applied += 1
+        return applied

@@ -31,7 +31,8 @@ class PlatformRoutes:
             except DomainError as error:
                 services[name] = {"service": name, "status": "down", "message": error.message}
         healthy = all(s["status"] == "ok" for s in services.values())
-        payload = {"status": "ok" if healthy else "degraded", "gateway": "ok", "services": services}
+        payload = {"status": "ok" if healthy else "degraded", "gateway": "ok", "services": services,
+                   "catalogue": self.catalogue.state()}
         if access.scope == SUMMARY:
             payload = {"status": payload["status"]}
         return json_response(payload, 200 if healthy else 503)

@@ -19,6 +19,10 @@ class Health(Schema):
     status = fields.String(metadata={"description": "ok when every service answered"})
     gateway = fields.String()
     services = fields.Dict(keys=fields.String(), values=fields.Nested(ServiceHealth))
+    catalogue = fields.Dict(metadata={
+        "description": "the gateway instance's own copy of the labs' catalogue: current (reads are answered from it), "
+                       "catching_up (they ask labs meanwhile) or off; each read model's position, source head and "
+                       "failure"})
 
 
 class FeedQuery(Schema):

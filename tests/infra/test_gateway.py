@@ -191,7 +191,7 @@ def test_health_tells_anyone_but_staff_and_auditors_only_ok_or_degraded(gateway,
     assert response.status_code == 503  # toolkit is down: the status code says so to anyone
     assert response.json() == {"status": "degraded"}
     detail = requests.get(f"{gateway}/health", headers=bearer("auditor"), timeout=30)
-    assert detail.status_code == 503 and set(detail.json()) == {"status", "gateway", "services"}
+    assert detail.status_code == 503 and set(detail.json()) == {"status", "gateway", "services", "catalogue"}
 
 
 def test_every_answer_says_nosniff_and_personal_data_says_no_store(gateway):

@@ -34,7 +34,7 @@ def perform(service, request, principal, key: str, path: dict | None = None, bod
     with idempotency.gateway_request(operation.method, idempotency_key, principal and principal.sub):
         body = validated(operation.body(), body or {}) if operation.body else None
         access.check(body or {})
-        query = validated(operation.query(), {k: v for k, v in (query or {}).items() if v}) if operation.query else None
+        query = validated(operation.query_schema, {k: v for k, v in (query or {}).items() if v}) if operation.query else None
         result = operation.handler(service, request, access, body, query, **path)
     if isinstance(result, Response) and result.mimetype == "application/json":
         return json.loads(result.get_data())
