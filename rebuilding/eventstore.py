@@ -269,6 +269,7 @@ class ServiceApplication(Application):
             super().__init__(env=env)
             self._written = Written(self.repository)
             datastore = self.recorder.datastore
+            db.check_pooled_sessions_cheaply(datastore)
             chain.install(config.database().conninfo(), datastore.schema, self.recorder.events_table_name)
             self.relay_checkpoint = RelayCheckpoint(datastore)
             self.projections = tuple(cls(datastore) for cls in self.projection_classes)
