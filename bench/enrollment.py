@@ -27,7 +27,7 @@ import eventlet
 
 eventlet.monkey_patch()
 
-from bench.common import bench_database  # noqa: E402  (rebuilding first)
+from bench.common import bench_database, bench_vhost, drop_vhost  # noqa: E402  (rebuilding first)
 
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
@@ -45,7 +45,7 @@ import requests  # noqa: E402
 from nameko.rpc import rpc  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
-from bench.registry import amqp_uri, free_port, percentile  # noqa: E402
+from bench.registry import free_port, percentile  # noqa: E402
 from rebuilding import auth  # noqa: E402
 from rebuilding.topology import service_exchange  # noqa: E402
 from rebuilding.views import catch_up  # noqa: E402
@@ -307,8 +307,15 @@ def echo_baseline(amqp: str, count: int):
 
 def main() -> None:
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-"))
-    with bench_database("rebuilding_bench_enrollment"):
-        amqp = amqp_uri()
+    vhost, amqp = bench_vhost(f"rebuilding_bench_enrollment_{os.getpid()}")
+    try:
+        run(amqp)
+    finally:
+        drop_vhost(vhost)
+
+
+def run(amqp: str) -> None:
+    with bench_database(f"rebuilding_bench_enrollment_{os.getpid()}"):
         labs = LabsApplication()
         print(f"{PEOPLE:,} DEMO people enrol in {LABS} labs of {CAPACITY} seats; {CLIENTS} concurrent clients; "
               f"two labs processes, a gateway, a relay, a mail sender and an echo service, "
