@@ -116,23 +116,81 @@ class Written:
         self.repository = repository
         self.kept = LRUCache(maxsize=repository.cache.maxsize) if isinstance(repository.cache, LRUCache) else None
 
-    def take(self, aggregate_id: UUID):
-        """The aggregate as stored, for its lock holder alone; AggregateNotFoundError if there is none."""
+    def take(self, aggregate_id: UUID) -> tuple[object, bool]:
+        """The aggregate as stored, for its lock holder alone, and whether another instance changed it
+        since this one kept it; AggregateNotFoundError if there is none."""
         try:
             aggregate = self.kept.get(aggregate_id, evict=True) if self.kept is not None else None
         except KeyError:
             aggregate = None
         if aggregate is None:
-            return self.repository.get(aggregate_id)
-        aggregate = project_aggregate(aggregate, self.repository.event_store.get(aggregate_id, gt=aggregate.version))
+            return self.repository.get(aggregate_id), False
+        since = self.repository.event_store.get(aggregate_id, gt=aggregate.version)
+        aggregate = project_aggregate(aggregate, since)
         if aggregate is None:  # discarded by an event stored since
             raise AggregateNotFoundError(aggregate_id)
-        return aggregate
+        return aggregate, bool(since)
 
     def keep(self, aggregate_id: UUID, aggregate) -> None:
         """Keep an aggregate whose changes are all saved, for the next change."""
         if self.kept is not None:
             self.kept.put(aggregate_id, aggregate)
+
+
+CONTENDED_FOR = 10.0
+"""Seconds for which an aggregate that another instance changed too is changed under a lock they share."""
+
+
+class Contention:
+    """The aggregates that several instances change at once, and the lock they take turns with.
+
+    Two instances that change one aggregate each decide on their own copy, and the one that saves
+    second is refused and decides again: its commands ran for nothing, and it reloads the
+    aggregate, a deep copy of the cached one (7–8 ms for a lab of 1,000 seats). Once an instance
+    has seen another change an aggregate (a refused save, or events of theirs found when it takes
+    it), it decides that aggregate's changes for a while under a PostgreSQL advisory lock named
+    after it, held by a transaction of its own (so it goes with that transaction, whatever happens):
+    instances that all do so take turns instead of colliding. The version check at save stays
+    the guarantee; the lock only spares the wasted work.
+
+    A turn holds a pooled session while it needs others (to take and to save the aggregate), so
+    only a quarter of the pool's sessions may hold turns at once; past that, a change goes
+    without the lock, as before.
+    """
+
+    def __init__(self, datastore=None):
+        self.datastore = datastore
+        self._until: dict[UUID, float] = {}
+        self._guard = threading.Lock()
+        self._turns = threading.BoundedSemaphore(max(1, config.db_pool_max() // 4))
+
+    def seen(self, aggregate_id: UUID) -> None:
+        now = time.monotonic()
+        with self._guard:
+            if len(self._until) > 1000:
+                self._until = {k: until for k, until in self._until.items() if until > now}
+            self._until[aggregate_id] = now + CONTENDED_FOR
+
+    def contended(self, aggregate_id: UUID) -> bool:
+        return self._until.get(aggregate_id, 0.0) > time.monotonic()
+
+    @contextmanager
+    def turn(self, aggregate_id: UUID):
+        """Hold the aggregate's shared lock while this block decides and saves, if it is contended."""
+        if self.datastore is None or not self.contended(aggregate_id) or not self._turns.acquire(blocking=False):
+            yield
+            return
+        try:
+            with self.datastore.transaction(commit=False) as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(aggregate_id),))
+                yield
+        finally:
+            self._turns.release()
+
+
+def lock_key(aggregate_id: UUID) -> int:
+    """A bigint for PostgreSQL's advisory locks, from an aggregate's id (two that share one only wait)."""
+    return int.from_bytes(aggregate_id.bytes[:8], "big", signed=True)
 
 
 class Heartbeats:
@@ -258,6 +316,7 @@ class ServiceApplication(Application):
             db.ensure_schema(self.name)
             env = {**postgres_env(self.name), **env}
         self._locks = KeyedLocks()
+        self._contention = Contention()
         self._queued: dict[UUID, list[Queued]] = {}
         self._queued_guard = threading.Lock()
         if self.in_memory:
@@ -270,6 +329,7 @@ class ServiceApplication(Application):
             self._written = Written(self.repository)
             datastore = self.recorder.datastore
             db.check_pooled_sessions_cheaply(datastore)
+            self._contention = Contention(datastore)
             chain.install(config.database().conninfo(), datastore.schema, self.recorder.events_table_name)
             self.relay_checkpoint = RelayCheckpoint(datastore)
             self.projections = tuple(cls(datastore) for cls in self.projection_classes)
@@ -371,14 +431,16 @@ class ServiceApplication(Application):
                     waiting = [q for q in waiting if not q.done]
                 if not waiting:
                     return
-                aggregate, decided = self._run_each(aggregate_id, waiting)
-                outcomes = [q.decision.outcome(q.result) for q in decided if q.decision is not None]
                 try:
-                    if decided:
-                        self.save(aggregate, outcomes=outcomes)
+                    with self._contention.turn(aggregate_id):
+                        aggregate, decided = self._run_each(aggregate_id, waiting)
+                        outcomes = [q.decision.outcome(q.result) for q in decided if q.decision is not None]
+                        if decided:
+                            self.save(aggregate, outcomes=outcomes)
                 except IntegrityError:
                     # Another instance saved this aggregate first (or a copy of one of these
                     # requests recorded its decision): decide again on what is stored now.
+                    self._contention.seen(aggregate_id)
                     waiting = decided
                     time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
                     continue
@@ -412,9 +474,11 @@ class ServiceApplication(Application):
         """
         while True:
             try:
-                aggregate = self._written.take(aggregate_id)
+                aggregate, changed_elsewhere = self._written.take(aggregate_id)
             except AggregateNotFoundError:
                 raise NotFound(f"no {self.name} record {aggregate_id}") from None
+            if changed_elsewhere:
+                self._contention.seen(aggregate_id)
             for index, queued in enumerate(waiting):
                 try:
                     queued.result = queued.command(aggregate)
