@@ -116,20 +116,18 @@ class Written:
         self.repository = repository
         self.kept = LRUCache(maxsize=repository.cache.maxsize) if isinstance(repository.cache, LRUCache) else None
 
-    def take(self, aggregate_id: UUID) -> tuple[object, bool]:
-        """The aggregate as stored, for its lock holder alone, and whether another instance changed it
-        since this one kept it; AggregateNotFoundError if there is none."""
+    def take(self, aggregate_id: UUID):
+        """The aggregate as stored, for its lock holder alone; AggregateNotFoundError if there is none."""
         try:
             aggregate = self.kept.get(aggregate_id, evict=True) if self.kept is not None else None
         except KeyError:
             aggregate = None
         if aggregate is None:
-            return self.repository.get(aggregate_id), False
-        since = self.repository.event_store.get(aggregate_id, gt=aggregate.version)
-        aggregate = project_aggregate(aggregate, since)
+            return self.repository.get(aggregate_id)
+        aggregate = project_aggregate(aggregate, self.repository.event_store.get(aggregate_id, gt=aggregate.version))
         if aggregate is None:  # discarded by an event stored since
             raise AggregateNotFoundError(aggregate_id)
-        return aggregate, bool(since)
+        return aggregate
 
     def keep(self, aggregate_id: UUID, aggregate) -> None:
         """Keep an aggregate whose changes are all saved, for the next change."""
@@ -138,7 +136,8 @@ class Written:
 
 
 CONTENDED_FOR = 10.0
-"""Seconds for which an aggregate that another instance changed too is changed under a lock they share."""
+"""Seconds for which an aggregate whose save was refused (another instance saved first) is changed
+under a lock the instances share."""
 
 
 class Contention:
@@ -146,12 +145,13 @@ class Contention:
 
     Two instances that change one aggregate each decide on their own copy, and the one that saves
     second is refused and decides again: its commands ran for nothing, and it reloads the
-    aggregate, a deep copy of the cached one (7–8 ms for a lab of 1,000 seats). Once an instance
-    has seen another change an aggregate (a refused save, or events of theirs found when it takes
-    it), it decides that aggregate's changes for a while under a PostgreSQL advisory lock named
-    after it, held by a transaction of its own (so it goes with that transaction, whatever happens):
-    instances that all do so take turns instead of colliding. The version check at save stays
-    the guarantee; the lock only spares the wasted work.
+    aggregate, a deep copy of the cached one (7–8 ms for a lab of 1,000 seats). Once a save of an
+    aggregate is refused, the instance decides that aggregate's changes for CONTENDED_FOR seconds
+    (counted again from each refusal) under a PostgreSQL advisory lock named after it, held by a transaction of its own (so it goes with that transaction, whatever happens):
+    instances that all do so take turns instead of colliding. Only collisions count, not the
+    other instance's events found at the take: labs spread over many labs, where two instances
+    take turns on one lab without colliding, would pay the lock's round trips for nothing. The
+    version check at save stays the guarantee; the lock only spares the wasted work.
 
     A turn holds a pooled session while it needs others (to take and to save the aggregate), so
     only a quarter of the pool's sessions may hold turns at once; past that, a change goes
@@ -474,11 +474,9 @@ class ServiceApplication(Application):
         """
         while True:
             try:
-                aggregate, changed_elsewhere = self._written.take(aggregate_id)
+                aggregate = self._written.take(aggregate_id)
             except AggregateNotFoundError:
                 raise NotFound(f"no {self.name} record {aggregate_id}") from None
-            if changed_elsewhere:
-                self._contention.seen(aggregate_id)
             for index, queued in enumerate(waiting):
                 try:
                     queued.result = queued.command(aggregate)

@@ -213,12 +213,20 @@ def advisory_lock_held(app, counter_id) -> bool:
                             (unsigned >> 32, unsigned & 0xFFFFFFFF)).fetchone()[0] == 1
 
 
-def test_an_aggregate_another_instance_changed_too_is_then_changed_under_a_lock_they_share(
+def test_an_aggregate_whose_save_lost_to_another_instance_is_then_changed_under_a_lock_they_share(
         app, other_instance, counter):
     assert app.change(counter, lambda kept: advisory_lock_held(app, counter) or increment(kept)) == 1
     assert other_instance.change(counter, increment) == 2
-    assert app.change(counter, increment) == 3  # finds the other instance's event: contended from now on
+    assert app.change(counter, lambda kept: advisory_lock_held(app, counter) or increment(kept)) == 3  # took turns
+    raced = []
+
+    def racing(kept):
+        if not raced:  # while this is decided, the other instance saves first: this save is refused
+            raced.append(other_instance.change(counter, increment))
+        return increment(kept)
+
+    assert app.change(counter, racing) == 5 and raced == [4]
     held = []
-    assert app.change(counter, lambda kept: held.append(advisory_lock_held(app, counter)) or increment(kept)) == 4
+    assert app.change(counter, lambda kept: held.append(advisory_lock_held(app, counter)) or increment(kept)) == 6
     assert held == [True]
     assert not advisory_lock_held(app, counter)  # gone with the change's end
