@@ -147,8 +147,9 @@ class Contention:
     second is refused and decides again: its commands ran for nothing, and it reloads the
     aggregate, a deep copy of the cached one (7–8 ms for a lab of 1,000 seats). Once a save of an
     aggregate is refused, the instance decides that aggregate's changes for CONTENDED_FOR seconds
-    (counted again from each refusal) under a PostgreSQL advisory lock named after it, held by a transaction of its own (so it goes with that transaction, whatever happens):
-    instances that all do so take turns instead of colliding. Only collisions count, not the
+    (counted again from each refusal) under a PostgreSQL advisory lock named after it, held by a
+    transaction of its own (so it goes with that transaction, whatever happens): instances that
+    all do so take turns instead of colliding. Only collisions count, not the
     other instance's events found at the take: labs spread over many labs, where two instances
     take turns on one lab without colliding, would pay the lock's round trips for nothing. The
     version check at save stays the guarantee; the lock only spares the wasted work.
