@@ -84,6 +84,16 @@ def poll_interval() -> float:
     return float(_env("REBUILDING_POLL_INTERVAL", "10"))
 
 
+def wakeup_floor() -> float:
+    """Seconds a relay, projector or mail sender lets pass at least between two looks at its log.
+
+    Woken by every commit, a loop would go round once per commit during a burst; waiting this
+    long since it last woke lets the commits of that time gather into one round (one transaction,
+    one batch), at that cost in latency when commits come faster than this.
+    """
+    return float(_env("REBUILDING_WAKEUP_FLOOR", "0.02"))
+
+
 def relay_stale_seconds() -> float:
     """Seconds without a sign of life after which a relay counts as not running."""
     return float(_env("REBUILDING_RELAY_STALE_SECONDS", "30"))

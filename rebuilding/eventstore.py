@@ -135,6 +135,65 @@ class Written:
             self.kept.put(aggregate_id, aggregate)
 
 
+CONTENDED_FOR = 10.0
+"""Seconds for which an aggregate whose save was refused (another instance saved first) is changed
+under a lock the instances share."""
+
+
+class Contention:
+    """The aggregates that several instances change at once, and the lock they take turns with.
+
+    Two instances that change one aggregate each decide on their own copy, and the one that saves
+    second is refused and decides again: its commands ran for nothing, and it reloads the
+    aggregate, a deep copy of the cached one (7–8 ms for a lab of 1,000 seats). Once a save of an
+    aggregate is refused, the instance decides that aggregate's changes for CONTENDED_FOR seconds
+    (counted again from each refusal) under a PostgreSQL advisory lock named after it, held by a
+    transaction of its own (so it goes with that transaction, whatever happens): instances that
+    all do so take turns instead of colliding. Only collisions count, not the
+    other instance's events found at the take: labs spread over many labs, where two instances
+    take turns on one lab without colliding, would pay the lock's round trips for nothing. The
+    version check at save stays the guarantee; the lock only spares the wasted work.
+
+    A turn holds a pooled session while it needs others (to take and to save the aggregate), so
+    only a quarter of the pool's sessions may hold turns at once; past that, a change goes
+    without the lock, as before.
+    """
+
+    def __init__(self, datastore=None):
+        self.datastore = datastore
+        self._until: dict[UUID, float] = {}
+        self._guard = threading.Lock()
+        self._turns = threading.BoundedSemaphore(max(1, config.db_pool_max() // 4))
+
+    def seen(self, aggregate_id: UUID) -> None:
+        now = time.monotonic()
+        with self._guard:
+            if len(self._until) > 1000:
+                self._until = {k: until for k, until in self._until.items() if until > now}
+            self._until[aggregate_id] = now + CONTENDED_FOR
+
+    def contended(self, aggregate_id: UUID) -> bool:
+        return self._until.get(aggregate_id, 0.0) > time.monotonic()
+
+    @contextmanager
+    def turn(self, aggregate_id: UUID):
+        """Hold the aggregate's shared lock while this block decides and saves, if it is contended."""
+        if self.datastore is None or not self.contended(aggregate_id) or not self._turns.acquire(blocking=False):
+            yield
+            return
+        try:
+            with self.datastore.transaction(commit=False) as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(aggregate_id),))
+                yield
+        finally:
+            self._turns.release()
+
+
+def lock_key(aggregate_id: UUID) -> int:
+    """A bigint for PostgreSQL's advisory locks, from an aggregate's id (two that share one only wait)."""
+    return int.from_bytes(aggregate_id.bytes[:8], "big", signed=True)
+
+
 class Heartbeats:
     """When each process of one kind (relays, mail senders) last went round its loop, and how it fares.
 
@@ -259,6 +318,7 @@ class ServiceApplication(Application):
             env = {**postgres_env(self.name), **env}
         self._locks = KeyedLocks()
         self._decoder = None
+        self._contention = Contention()
         self._queued: dict[UUID, list[Queued]] = {}
         self._queued_guard = threading.Lock()
         if self.in_memory:
@@ -270,6 +330,8 @@ class ServiceApplication(Application):
             super().__init__(env=env)
             self._written = Written(self.repository)
             datastore = self.recorder.datastore
+            db.check_pooled_sessions_cheaply(datastore)
+            self._contention = Contention(datastore)
             chain.install(config.database().conninfo(), datastore.schema, self.recorder.events_table_name)
             self.relay_checkpoint = RelayCheckpoint(datastore)
             self.projections = tuple(cls(datastore) for cls in self.projection_classes)
@@ -371,14 +433,16 @@ class ServiceApplication(Application):
                     waiting = [q for q in waiting if not q.done]
                 if not waiting:
                     return
-                aggregate, decided = self._run_each(aggregate_id, waiting)
-                outcomes = [q.decision.outcome(q.result) for q in decided if q.decision is not None]
                 try:
-                    if decided:
-                        self.save(aggregate, outcomes=outcomes)
+                    with self._contention.turn(aggregate_id):
+                        aggregate, decided = self._run_each(aggregate_id, waiting)
+                        outcomes = [q.decision.outcome(q.result) for q in decided if q.decision is not None]
+                        if decided:
+                            self.save(aggregate, outcomes=outcomes)
                 except IntegrityError:
                     # Another instance saved this aggregate first (or a copy of one of these
                     # requests recorded its decision): decide again on what is stored now.
+                    self._contention.seen(aggregate_id)
                     waiting = decided
                     time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
                     continue

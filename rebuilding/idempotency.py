@@ -192,7 +192,12 @@ class OutcomeRecorder(PostgresApplicationRecorder):
         ).format(table=table))
         columns = SQL("(caller, key, step, fingerprint, outcome) VALUES (%s, %s, %s, %s, %s)")
         self._insert_outcome = SQL("INSERT INTO {} ").format(table) + columns
-        self._insert_answer = self._insert_outcome + SQL(" ON CONFLICT DO NOTHING")
+        # One statement that is its own transaction and commits without waiting for the disk:
+        # ``set_config(..., true)`` lasts until that commit, which reads it.
+        self._insert_answer_async = SQL(
+            "WITH async AS (SELECT set_config('synchronous_commit', 'off', true))"
+            " INSERT INTO {} (caller, key, step, fingerprint, outcome)"
+            " SELECT %s, %s, %s, %s, %s FROM async ON CONFLICT DO NOTHING").format(table)
         self._select_outcomes = SQL(
             "SELECT step, fingerprint, outcome FROM {} WHERE (caller, key) IN ((%s, %s), (%s, %s))").format(table)
         self._select_step = self._select_outcomes + SQL(" AND step = %s")
@@ -273,17 +278,19 @@ class OutcomeRecorder(PostgresApplicationRecorder):
         if outcomes:  # on a cursor of its own: ``curs`` still has the events' ids to give
             curs.connection.cursor().executemany(self._insert_outcome, [tuple(outcome) for outcome in outcomes])
 
+    # Each read below is one statement on the pool's autocommit session: its own snapshot, with
+    # no BEGIN and ROLLBACK around it (two round trips more, on every command).
+
     def select_outcomes(self, scopes: "Scopes") -> dict[int, tuple[str, str]]:
         """Step → (fingerprint, outcome) of everything recorded under a key, withheld or not."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_outcomes, (*scopes.named, *scopes.withheld))
-            return {row["step"]: (row["fingerprint"], row["outcome"]) for row in curs.fetchall()}
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(self._select_outcomes, (*scopes.named, *scopes.withheld), prepare=True).fetchall()
+            return {row["step"]: (row["fingerprint"], row["outcome"]) for row in rows}
 
     def select_outcome(self, scopes: "Scopes", step: int) -> tuple[str, str] | None:
         """(fingerprint, outcome) of one step, if recorded."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_step, (*scopes.named, *scopes.withheld, step))
-            row = curs.fetchone()
+        with self.datastore.get_connection() as conn:
+            row = conn.execute(self._select_step, (*scopes.named, *scopes.withheld, step), prepare=True).fetchone()
             return row and (row["fingerprint"], row["outcome"])
 
     def select_steps(self, wanted: "Sequence[tuple[str, str, int]]") -> dict[tuple[str, str, int], tuple[str, str]]:
@@ -291,19 +298,18 @@ class OutcomeRecorder(PostgresApplicationRecorder):
         if not wanted:
             return {}
         callers, keys, steps = (list(column) for column in zip(*wanted))
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_steps, (callers, keys, steps))
-            return {(row["caller"], row["key"], row["step"]): (row["fingerprint"], row["outcome"])
-                    for row in curs.fetchall()}
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(self._select_steps, (callers, keys, steps)).fetchall()
+            return {(row["caller"], row["key"], row["step"]): (row["fingerprint"], row["outcome"]) for row in rows}
 
     def insert_answer(self, outcome: Outcome) -> None:
         """Record an answer; a copy of the request that answered first keeps its own.
 
         Not waiting for the disk: an answer lost in a crash is given again from the decisions.
         """
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute("SET LOCAL synchronous_commit = off")
-            curs.execute(self._insert_answer, tuple(outcome))
+        with self.datastore.get_connection() as conn:
+            assert conn.autocommit  # the statement is its own transaction, and sets its commit's mode
+            conn.execute(self._insert_answer_async, tuple(outcome), prepare=True)
 
 
 def encode(value) -> str:

@@ -29,6 +29,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg.sql import SQL, Identifier
 
+from rebuilding import config
 from rebuilding.retry import Backoff, describe
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,11 @@ def _slice() -> float:
 class Wakeup:
     """One loop's signal that its log may have grown. Set at first, so the loop looks before it sleeps."""
 
-    def __init__(self, listener: "Listener", channel: str):
+    def __init__(self, listener: "Listener", channel: str, floor: float | None = None):
         self.listener = listener
         self.channel = channel
+        self.floor = config.wakeup_floor() if floor is None else floor
+        self._woke_at = float("-inf")
         self._event = threading.Event()
         self._event.set()
         self.listening = threading.Event()  # set once its channel is listened to: notified from then on
@@ -75,11 +78,21 @@ class Wakeup:
         self._event.set()
 
     def wait(self, timeout: float, stop: threading.Event | None = None) -> bool:
-        """Sleep until notified, ``timeout`` passes or ``stop`` is set; True when notified."""
+        """Sleep until notified, ``timeout`` passes or ``stop`` is set; True when notified.
+
+        It returns no sooner than ``floor`` seconds after it last returned (or ``timeout``, if
+        shorter): the commits of that time are read by one look.
+        """
         if stop is not None:
             self._wake_on(stop)
-        woken = self._event.wait(max(0.0, timeout))
+        started = time.monotonic()
+        deadline = started + max(0.0, timeout)
+        gather = min(self._woke_at + self.floor, deadline) - started
+        if gather > 0 and not (stop is not None and stop.is_set()):
+            time.sleep(gather)
+        woken = self._event.wait(max(0.0, deadline - time.monotonic()))
         self._event.clear()
+        self._woke_at = time.monotonic()
         return woken and not (stop is not None and stop.is_set())
 
     def _wake_on(self, stop: threading.Event) -> None:

@@ -197,3 +197,36 @@ def test_a_result_that_holds_part_of_the_aggregate_cannot_change_the_kept_aggreg
     exposed = app.change(counter, lambda kept: kept.__dict__)
     exposed["value"] = 100
     assert app.change(counter, lambda kept: kept.value) == 1
+
+
+def advisory_lock_held(app, counter_id) -> bool:
+    """Whether some session holds the advisory lock that instances share for this aggregate."""
+    from rebuilding import config
+    from rebuilding.eventstore import lock_key
+
+    import psycopg
+
+    unsigned = lock_key(counter_id) & 0xFFFFFFFFFFFFFFFF
+    with psycopg.connect(config.database().conninfo(), autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                            " AND classid = %s AND objid = %s AND objsubid = 1",
+                            (unsigned >> 32, unsigned & 0xFFFFFFFF)).fetchone()[0] == 1
+
+
+def test_an_aggregate_whose_save_lost_to_another_instance_is_then_changed_under_a_lock_they_share(
+        app, other_instance, counter):
+    assert app.change(counter, lambda kept: advisory_lock_held(app, counter) or increment(kept)) == 1
+    assert other_instance.change(counter, increment) == 2
+    assert app.change(counter, lambda kept: advisory_lock_held(app, counter) or increment(kept)) == 3  # took turns
+    raced = []
+
+    def racing(kept):
+        if not raced:  # while this is decided, the other instance saves first: this save is refused
+            raced.append(other_instance.change(counter, increment))
+        return increment(kept)
+
+    assert app.change(counter, racing) == 5 and raced == [4]
+    held = []
+    assert app.change(counter, lambda kept: held.append(advisory_lock_held(app, counter)) or increment(kept)) == 6
+    assert held == [True]
+    assert not advisory_lock_held(app, counter)  # gone with the change's end

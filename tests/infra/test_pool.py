@@ -33,3 +33,18 @@ def test_without_pre_ping_that_request_would_fail(database, monkeypatch, unique)
             app.projection(CounterTotals).totals()
     finally:
         app.close()
+
+
+def test_a_session_that_rested_briefly_and_silently_is_handed_out_without_a_round_trip(database, monkeypatch):
+    from psycopg_pool import ConnectionPool
+
+    checks = []
+    monkeypatch.setattr(ConnectionPool, "check_connection", staticmethod(lambda conn: checks.append(conn)))
+    app = FollowerApplication()
+    try:
+        app.projection(CounterTotals).totals()
+        first = len(checks)  # a session never checked before is checked
+        app.projection(CounterTotals).totals()
+        assert first >= 1 and len(checks) == first
+    finally:
+        app.close()

@@ -57,6 +57,19 @@ def test_a_commit_to_the_log_wakes_its_waiter_and_nothing_else_does(probe):
         assert time.monotonic() - started < 5
 
 
+def test_commits_that_come_within_the_floor_of_the_last_look_are_read_by_one_look(probe, monkeypatch):
+    monkeypatch.setenv("REBUILDING_WAKEUP_FLOOR", "0.5")
+    with wakeups.wakeup_for(probe) as wakeup:
+        eventually(lambda: wakeup.listening.is_set())
+        assert wakeup.wait(30)  # set at first: the loop's first look
+        looked = time.monotonic()
+        probe.save(Counter(label="first"))
+        probe.save(Counter(label="second"))
+        assert wakeup.wait(30)
+        assert time.monotonic() - looked >= 0.5  # not before the floor: both commits are there by then
+        assert not wakeup.wait(0)  # and they woke it once
+
+
 def test_a_notification_whose_socket_readiness_is_lost_still_wakes_its_waiter(monkeypatch, probe):
     """eventlet's epoll hub can keep a reused descriptor registered to an earlier file: readiness never comes."""
     waited = []
