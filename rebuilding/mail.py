@@ -225,6 +225,7 @@ class MailFollower(Projection):
 
     rebuildable = False
     runs_in = "mail"
+    pipelined = False
 
     def __init__(self, datastore):
         super().__init__(datastore)

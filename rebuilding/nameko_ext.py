@@ -71,11 +71,11 @@ class EventStore(DependencyProvider):
 
     def stop(self):
         self._running = False
-        self.app.close()
+        if self.app is not None:  # None when the container stops before setup made it
+            self.app.close()
 
     def kill(self):
-        self._running = False
-        self.app.close()
+        self.stop()
 
     def get_dependency(self, worker_ctx):
         return self.app

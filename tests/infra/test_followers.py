@@ -6,7 +6,7 @@ from rebuilding.cli import describe_status
 from rebuilding import followers
 from rebuilding.followers import Follower, ProjectionHealth
 from rebuilding.nameko_ext import EventStore, ServiceBase
-from rebuilding.views import Projection
+from rebuilding.views import Projection, ProjectionFailed, catch_up
 from tests.infra.sample import Counter, CounterApplication, CounterTotals
 from tests.support import eventually, terminate_backends
 
@@ -156,3 +156,65 @@ def test_a_failure_another_instance_left_is_cleared_within_the_vouch_interval_by
 
     eventually(apply_one_and_look, timeout=5, interval=0.1)
     app.close()
+
+
+class UniqueLabels(Projection):
+    """A read model whose statement fails, in PostgreSQL, for a label seen before."""
+
+    name = "unique_labels"
+    source = "surveys"
+    tables = ("CREATE TABLE IF NOT EXISTS {schema}.unique_labels (label text PRIMARY KEY)",)
+
+    def on_counter_started(self, cursor, envelope):
+        self.execute(cursor, "INSERT INTO {schema}.unique_labels VALUES (%s)", (envelope["data"]["label"],))
+
+    def labels(self) -> set[str]:
+        return {row["label"] for row in self.query("SELECT label FROM {schema}.unique_labels")}
+
+
+def test_a_run_applied_as_one_pipeline_names_the_event_whose_statement_failed_and_keeps_none_of_it(app, unique):
+    projection = UniqueLabels(app.recorder.datastore)
+    start = app.last_position()
+    app.start_counters([f"a-{unique}", f"b-{unique}", f"a-{unique}", f"c-{unique}"])  # the third repeats the first
+
+    with pytest.raises(ProjectionFailed) as failed:
+        catch_up(app, projection)
+    assert failed.value.position == start + 3  # the event itself, though a pipeline's error surfaces later
+    assert "UniqueViolation" in failed.value.error
+    assert projection.position("surveys") == start and not {f"a-{unique}", f"b-{unique}"} & projection.labels()
+
+    with projection.step("surveys") as step:  # what a follower does next: keeps what came before it
+        assert projection.apply(step, app.envelopes(after=start, stop=start + 2)) == 2
+    assert projection.labels() >= {f"a-{unique}", f"b-{unique}"} and projection.position("surveys") == start + 2
+
+
+def test_a_run_of_events_applied_as_one_pipeline_gives_every_total(app, unique):
+    counters = [Counter(label=f"p{n}-{unique}") for n in range(5)]
+    for n, counter in enumerate(counters):
+        counter.increment(n + 1)
+        counter.increment(10)
+    app.save(*counters)
+    pipelined = PipelinedTotals(app.recorder.datastore)
+    while catch_up(app, pipelined, batch=500):
+        pass
+    wanted = {c.label: n + 11 for n, c in enumerate(counters)}
+    totals = pipelined.totals()
+    assert {label: totals[label] for label in wanted} == wanted
+    assert pipelined.position("surveys") == app.last_position()
+
+
+class PipelinedTotals(CounterTotals):
+    name = "pipelined_totals"
+    tables = ("CREATE TABLE IF NOT EXISTS {schema}.pipelined_totals "
+              "(id uuid PRIMARY KEY, label text, total int NOT NULL)",)
+
+    def on_counter_started(self, cursor, envelope):
+        self.execute(cursor, "INSERT INTO {schema}.pipelined_totals VALUES (%s, %s, 0)",
+                     (envelope["subject"], envelope["data"]["label"]))
+
+    def on_counter_incremented(self, cursor, envelope):
+        self.execute(cursor, "UPDATE {schema}.pipelined_totals SET total = total + %s WHERE id = %s",
+                     (envelope["data"]["by"], envelope["subject"]))
+
+    def totals(self) -> dict:
+        return {row["label"]: row["total"] for row in self.query("SELECT label, total FROM {schema}.pipelined_totals")}
