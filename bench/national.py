@@ -434,7 +434,12 @@ def burst_plan(chosen: list[dict], pools: Pools, rng: random.Random) -> tuple[li
     for n in range(BURST_REQUESTS):
         lab = chosen[n % len(chosen)]
         pool = pools.pools[(lab["ats"] if lab["where"] == "ats" else "region", lab["roles"], True)]
-        person = next(p for p in iter(lambda: rng.choice(pool), None) if p not in lab["requested"])
+        person = next((p for p in (rng.choice(pool) for _ in range(100)) if p not in lab["requested"]), None)
+        if person is None:  # few left who may ask: look at them all (at a small --scale, none may be left)
+            remaining = [p for p in pool if p not in lab["requested"]]
+            if not remaining:
+                continue
+            person = rng.choice(remaining)
         lab["requested"].add(person)
         plan.append((lab["id"], person))
         outcome = "confirmed" if enrolled[lab["id"]] < lab["capacity"] else "waitlisted"
