@@ -107,9 +107,10 @@ def published_labs(labs: LabsApplication) -> list[str]:
     return ids
 
 
-def start_processes(address: str, amqp: str, logs: Path) -> dict:
-    """Two labs instances, the registry (which keeps the revoked tokens the gateway checks), the gateway
-    and the labs relay, each in a process of its own, logging to ``logs``."""
+def start_processes(address: str, amqp: str, logs: Path, labs_instances: int = 2) -> dict:
+    """``labs_instances`` labs instances (1 or 2), the registry (which keeps the revoked tokens the gateway
+    checks), the gateway, the labs relay, its mail sender and the echo, each in a process of its own, logging
+    to ``logs``."""
     env = {**os.environ, "REBUILDING_AMQP_URI": amqp, "REBUILDING_GATEWAY_ADDRESS": address}
     nameko = [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml"]
     commands = {
@@ -121,6 +122,8 @@ def start_processes(address: str, amqp: str, logs: Path) -> dict:
         "mail": [sys.executable, "-m", "rebuilding.cli", "mail", "labs"],
         "echo": [*nameko, "bench.enrollment:Echo"],
     }
+    for n in range(labs_instances + 1, 3):
+        del commands[f"labs-{n}"]
     return start(commands, env, logs)
 
 

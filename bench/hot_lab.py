@@ -109,11 +109,6 @@ def check(labs: LabsApplication, lab_id: str, answers: Counter) -> None:
         raise SystemExit(1)
 
 
-def stop_second_labs_instance(processes: dict) -> None:
-    """What routing each lab's commands to one instance would give the hot lab: one writer."""
-    stop([processes.pop("labs-2")])
-
-
 def main(one_writer: bool) -> None:
     enrollment.CLIENTS = CLIENTS
     os.environ.setdefault("REBUILDING_STATE_DIR", tempfile.mkdtemp(prefix="rebuilding-bench-hot-lab-"))
@@ -130,11 +125,10 @@ def main(one_writer: bool) -> None:
             address = f"127.0.0.1:{free_port()}"
             base_url, token = f"http://{address}", auth.mint("bench", ["staff"])
             logs = Path(os.environ["REBUILDING_STATE_DIR"])
-            processes = start_processes(address, amqp, logs)
+            # One labs process: what routing each lab's commands to one instance would give the hot lab.
+            processes = start_processes(address, amqp, logs, labs_instances=1 if one_writer else 2)
             print(f"logs in {logs}\n", flush=True)
             wait_for_gateway(base_url, token)
-            if one_writer:
-                stop_second_labs_instance(processes)
             platform = {name: process for name, process in processes.items() if name != "echo"}
             with CpuMeter({**platform, CLIENTS_PROCESS: os.getpid()}, settings) as burst:
                 seconds, latencies, answers = enrol_all(base_url, token, lab_id, people)
