@@ -26,6 +26,7 @@ import threading
 import time
 
 import psycopg
+from eventlet import patcher
 from psycopg.conninfo import make_conninfo
 from psycopg.sql import SQL, Identifier
 
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 
 APPLICATION_NAME = "rebuilding listener"
 """How the listening sessions show in pg_stat_activity."""
+_os = patcher.original("os")
+"""The poke pipe's reads and writes must return at once. eventlet's ``os.write`` waits for room in a full
+pipe (and two green threads waiting on one descriptor raise); its ``os.read`` waits for a byte."""
+
 SLICE = 1.0
 """Seconds the listener sleeps at most on its session before it reads what the session holds,
 in a process that eventlet has patched (the nameko services).
@@ -149,9 +154,16 @@ class Listener:
 
     def _poke(self) -> None:
         try:
-            os.write(self._poke_end, b"!")
+            _os.write(self._poke_end, b"!")
         except BlockingIOError:
-            pass  # poked already
+            pass  # the pipe is full: poked already
+
+    def _drain_pokes(self) -> None:
+        try:
+            while _os.read(self._poked, 4096):
+                pass
+        except BlockingIOError:
+            pass  # empty
 
     def unsubscribe(self, wakeup: Wakeup) -> None:
         with self._lock:
@@ -224,8 +236,8 @@ class Listener:
                     backoff.reset()
                 self.connected.set()
             self._mark_listening(channels)
-            if self._poked in _sleep_on(conn, min(slice_seconds, KEEPALIVE), self._poked):
-                os.read(self._poked, 4096)  # readable: what is there, without waiting
+            _sleep_on(conn, min(slice_seconds, KEEPALIVE), self._poked)
+            self._drain_pokes()  # whatever select said: under eventlet, a readiness can be lost
             notified = _received(conn)
             self._wake(notified)
             if notified:

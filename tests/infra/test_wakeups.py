@@ -1,11 +1,16 @@
 """A commit to a log wakes the loops that follow it at once, however long their safety poll."""
 
+import fcntl
+import struct
+import termios
 import threading
 import time
 
+import eventlet
 import pytest
+from eventlet import patcher
 
-from rebuilding import wakeups
+from rebuilding import config, wakeups
 from rebuilding.nameko_ext import EventStore, ServiceBase
 from tests.infra.sample import Counter, CounterApplication, CounterTotals
 from tests.support import RelayProcess, drain, eventually, outside_queue, terminate_backends
@@ -162,3 +167,31 @@ def test_a_relay_with_a_long_poll_interval_publishes_a_commit_at_once(monkeypatc
     finally:
         relay.stop()
     assert relay.process.returncode == 0, relay.log()
+
+
+def bytes_waiting(fd: int) -> int:
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def test_subscribers_are_neither_held_nor_failed_by_a_full_poke_pipe_which_the_listener_drains_unseen(
+    monkeypatch, database
+):
+    def readiness_lost(conn, seconds, poked=None):  # as eventlet's hub can lose a descriptor's readiness
+        time.sleep(min(seconds, 0.05))
+        return []
+
+    monkeypatch.setattr(wakeups, "_sleep_on", readiness_lost)
+    listener = wakeups.Listener(config.database().conninfo())
+    real_os = patcher.original("os")
+    with pytest.raises(BlockingIOError):
+        while True:
+            real_os.write(listener._poke_end, b"!" * 4096)  # full, as pokes nobody read would leave it
+    subscribing = [eventlet.spawn(listener.subscribe, f"wakeup_probe_{n}_events") for n in range(2)]
+    with eventlet.Timeout(10):  # before: one waited on the full pipe for ever, the other raised
+        subscribed = [green.wait() for green in subscribing]
+    try:
+        assert all(wakeup.channel.startswith("wakeup_probe_") for wakeup in subscribed)
+        eventually(lambda: bytes_waiting(listener._poked) == 0, timeout=10)
+    finally:
+        for wakeup in subscribed:
+            wakeup.close()
