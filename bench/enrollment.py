@@ -276,8 +276,8 @@ def enrol_one_at_a_time(base_url: str, token: str, people: list[str]) -> tuple[s
     return lab["id"], latencies
 
 
-def echo_baseline(amqp: str, count: int):
-    """The same number of round trips to a service that only echoes; each client holds its own proxy."""
+def round_trips(amqp: str, count: int, call):
+    """``count`` RPCs, ``call(cluster, n)``, from CLIENTS clients at once, each holding its own proxy, warmed up."""
     proxies = [ClusterRpcProxy({"AMQP_URI": amqp}) for _ in range(CLIENTS)]
     idle = eventlet.queue.Queue()
     for proxy in proxies:
@@ -285,18 +285,23 @@ def echo_baseline(amqp: str, count: int):
         cluster.bench_echo.echo("warm up")
         idle.put(cluster)
 
-    def echo(n):
+    def one(n):
         cluster = idle.get()
         try:
-            return cluster.bench_echo.echo({"person_id": str(n)})
+            return call(cluster, n)
         finally:
             idle.put(cluster)
 
     try:
-        return concurrently(echo, range(count))
+        return concurrently(one, range(count))
     finally:
         for proxy in proxies:
             proxy.stop()
+
+
+def echo_baseline(amqp: str, count: int):
+    """The same number of round trips to a service that only echoes."""
+    return round_trips(amqp, count, lambda cluster, n: cluster.bench_echo.echo({"person_id": str(n)}))
 
 
 def main() -> None:

@@ -468,23 +468,7 @@ def kept_payload_baseline(amqp: str, payload, count: int):
     whose answer is that big, as GET /labs's is."""
     with ClusterRpcProxy({"AMQP_URI": amqp}) as cluster:
         cluster.bench_echo.keep(payload)
-    proxies = [ClusterRpcProxy({"AMQP_URI": amqp}) for _ in range(enrollment.CLIENTS)]
-    idle = eventlet.queue.Queue()
-    for proxy in proxies:
-        idle.put(proxy.start())
-
-    def kept(_):
-        cluster = idle.get()
-        try:
-            return cluster.bench_echo.answer_kept()
-        finally:
-            idle.put(cluster)
-
-    try:
-        return concurrently(kept, range(count))
-    finally:
-        for proxy in proxies:
-            proxy.stop()
+    return enrollment.round_trips(amqp, count, lambda cluster, n: cluster.bench_echo.answer_kept())
 
 
 def ratio_line(label: str, figure: tuple, baseline: tuple, goal: float | None = None) -> float:

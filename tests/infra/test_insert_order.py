@@ -31,7 +31,9 @@ def app(database):
     app.close()
 
 
-def test_a_reader_following_the_log_during_concurrent_saves_sees_every_event_once_in_order(app):
+def followed_during_concurrent_saves(app, page_after) -> tuple[list[int], list[int]]:
+    """The positions a reader saw, following the log with ``page_after(last)`` while WRITERS race to
+    save; and the positions stored, read once they are done."""
     start = app.last_position()
     done = threading.Event()
     seen: list[int] = []
@@ -40,7 +42,7 @@ def test_a_reader_following_the_log_during_concurrent_saves_sees_every_event_onc
         last = start
         while True:
             finished = done.is_set()  # read before the log: what was committed by then is read below
-            page = [n.id for n in app.notifications(after=last, batch=100)]
+            page = page_after(last)
             seen.extend(page)
             last = page[-1] if page else last
             if finished and not page:
@@ -61,44 +63,19 @@ def test_a_reader_following_the_log_during_concurrent_saves_sees_every_event_onc
         thread.join()
     done.set()
     reader.join(60)
+    return seen, [n.id for n in app.notifications(after=start)]
 
-    stored = [n.id for n in app.notifications(after=start)]
+
+def test_a_reader_following_the_log_during_concurrent_saves_sees_every_event_once_in_order(app):
+    seen, stored = followed_during_concurrent_saves(
+        app, lambda last: [n.id for n in app.notifications(after=last, batch=100)])
     assert len(stored) == WRITERS * SAVES * 2
     assert seen == stored  # none passed over, none twice, in order
 
 
 def test_a_replay_reading_pages_ahead_during_concurrent_saves_sees_every_event_once_in_order(app):
-    start = app.last_position()
-    done = threading.Event()
-    seen: list[int] = []
-
-    def follow():
-        last = start
-        while True:
-            finished = done.is_set()  # read before the log: what was committed by then is read below
-            page = [e["position"] for e in app.envelopes(after=last, batch=3)]  # several pages, each asked ahead
-            seen.extend(page)
-            last = page[-1] if page else last
-            if finished and not page:
-                return
-
-    def write(writer: int):
-        for n in range(SAVES):
-            counter = Counter(label=f"w{writer}-{n}")
-            counter.increment()
-            app.save(counter)
-
-    reader = threading.Thread(target=follow)
-    reader.start()
-    writers = [threading.Thread(target=write, args=(w,)) for w in range(WRITERS)]
-    for thread in writers:
-        thread.start()
-    for thread in writers:
-        thread.join()
-    done.set()
-    reader.join(60)
-
-    stored = [n.id for n in app.notifications(after=start)]
+    seen, stored = followed_during_concurrent_saves(  # several pages, each asked ahead
+        app, lambda last: [e["position"] for e in app.envelopes(after=last, batch=3)])
     assert len(stored) == WRITERS * SAVES * 2
     assert seen == stored  # none passed over, none twice, in order
 
