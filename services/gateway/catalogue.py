@@ -160,10 +160,9 @@ class Catalogue:
         self.health = None
         self.changing_labs: dict[str, tuple[float, float]] = {}  # lab id → (wall clock sent, monotonic deadline)
         self.latest: dict[str, float] = {}  # lab id → when its last event in the copy was decided
-        self._lists: dict[tuple, list[dict]] = {}
-        self._lists_version = None
-        self._answers: dict[tuple, bytes] = {}
-        self._answers_version = None
+        self._lists: dict[tuple, list[dict]] = {}  # composed for the copy's state of ``_version``
+        self._answers: dict[tuple, bytes] = {}  # likewise, encoded
+        self._version = None
         self.labs.on_change = self._reached
 
     @property
@@ -219,9 +218,7 @@ class Catalogue:
         """The labs as labs' ``list_labs`` answers, or None: ask labs."""
         if not self.current or self._changing():
             return None
-        version = (self.labs.version, self.priorities.version)
-        if self._lists_version != version:
-            self._lists, self._lists_version = {}, version
+        self._forget_earlier_states()
         key = (ats, status, theme)
         if key not in self._lists:
             rows = (self.labs.rows[lab_id] for _, _, lab_id in self.labs.order)
@@ -233,14 +230,18 @@ class Catalogue:
     def answer(self, key: tuple, compose) -> Response:
         """The JSON answer ``compose()`` gives, encoded once per state of the copy: ``key`` names what else
         it depends on (the route, its filters, the caller's scope), never a person."""
-        version = (self.labs.version, self.priorities.version)
-        if self._answers_version != version:
-            self._answers, self._answers_version = {}, version
+        self._forget_earlier_states()
         if key not in self._answers:
             if len(self._answers) >= ANSWERS_KEPT:
                 self._answers.clear()
             self._answers[key] = json_response(compose()).get_data()
         return Response(self._answers[key], mimetype="application/json")
+
+    def _forget_earlier_states(self) -> None:
+        """Drop the lists and answers composed before a lab or the priorities last changed."""
+        version = (self.labs.version, self.priorities.version)
+        if self._version != version:
+            self._lists, self._answers, self._version = {}, {}, version
 
     def confirmed_labs(self, person_id: str) -> set[str]:
         """The labs ``person_id`` holds a confirmed seat in."""

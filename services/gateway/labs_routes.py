@@ -70,50 +70,52 @@ class LabsRoutes:
                                         "an Ambito's staff and participants, the published ones", tag="labs",
                query=LabsQuery, response=schemas.Lab(many=True))
     def list_labs(self, request, access, body, query):
-        filters = (query.get("ats"), query.get("status"), query.get("theme"))
-        labs = self.catalogue.list(*filters)
-        if labs is None:
-            return access.catalogue(call(self.labs.list_labs, *filters), self._enrolled(access))
-        enrolled = self._enrolled(access, from_copy=True)
-        if enrolled:  # a participant's own meeting links
-            return access.catalogue(labs, enrolled)
-        return self.catalogue.answer(("GET /labs", filters, access.scope), lambda: access.catalogue(labs))
+        return self._listed("GET /labs", access, query, links=True)
 
     @api.route("GET", "/labs/{lab_id}", summary="One lab, with its enrolment count", tag="labs",
                response=schemas.Lab, responses={404: "No such lab (a draft, for who sees the published ones)"})
     def get_lab(self, request, access, body, query, lab_id):
-        lab = self.catalogue.lab(lab_id)
-        if lab is None:
-            shown = access.catalogue([call(self.labs.get_lab, lab_id)], self._enrolled(access))
-        else:
-            shown = access.catalogue([lab], self._enrolled(access, from_copy=True))
-        if not shown:
-            raise NotFound(f"no lab {lab_id}")
-        return shown[0]
+        return self._shown(access, lab_id, links=True)
 
     @api.route("GET", "/catalogue/labs", summary="The public catalogue: the published labs, with their seats "
                                                   "left, without meeting links; no token needed", tag="labs",
                query=LabsQuery, response=schemas.Lab(many=True))
     def public_catalogue(self, request, access, body, query):
-        filters = (query.get("ats"), query.get("status"), query.get("theme"))
-        labs = self.catalogue.list(*filters)
-        if labs is None:
-            return access.catalogue(call(self.labs.list_labs, *filters))
-        return self.catalogue.answer(("GET /catalogue/labs", filters, access.scope), lambda: access.catalogue(labs))
+        return self._listed("GET /catalogue/labs", access, query, links=False)
 
     @api.route("GET", "/catalogue/labs/{lab_id}", summary="A published lab of the public catalogue, without "
                                                           "meeting links; no token needed", tag="labs",
                response=schemas.Lab, responses={404: "No such published lab"})
     def public_lab(self, request, access, body, query, lab_id):
-        shown = access.catalogue([self.catalogue.lab(lab_id) or call(self.labs.get_lab, lab_id)])
+        return self._shown(access, lab_id, links=False)
+
+    def _listed(self, route: str, access, query, links: bool):
+        """The labs the caller may see, from the gateway's copy, or from labs while the copy cannot tell;
+        ``links``: with the meeting links of the labs a participant is confirmed in (never in the public catalogue)."""
+        filters = (query.get("ats"), query.get("status"), query.get("theme"))
+        labs = self.catalogue.list(*filters)
+        if labs is None:
+            return access.catalogue(call(self.labs.list_labs, *filters), self._enrolled(access, links))
+        enrolled = self._enrolled(access, links, from_copy=True)
+        if enrolled:  # a participant's own meeting links
+            return access.catalogue(labs, enrolled)
+        return self.catalogue.answer((route, filters, access.scope), lambda: access.catalogue(labs))
+
+    def _shown(self, access, lab_id: str, links: bool) -> dict:
+        """One lab as the caller may see it, from the copy or from labs; 404 for one they may not."""
+        lab = self.catalogue.lab(lab_id)
+        if lab is None:
+            shown = access.catalogue([call(self.labs.get_lab, lab_id)], self._enrolled(access, links))
+        else:
+            shown = access.catalogue([lab], self._enrolled(access, links, from_copy=True))
         if not shown:
             raise NotFound(f"no lab {lab_id}")
         return shown[0]
 
-    def _enrolled(self, access, from_copy: bool = False) -> set[str]:
+    def _enrolled(self, access, links: bool, from_copy: bool = False) -> set[str]:
         """The labs whose meeting links the caller's catalogue shows: those their person is confirmed in."""
         person_id = access.catalogue_reader
-        if person_id is None:
+        if person_id is None or not links:
             return set()
         if from_copy:
             return self.catalogue.confirmed_labs(person_id)
