@@ -21,6 +21,7 @@ operating-system thread. Its long sleep between notifications is the one excepti
 threads.
 """
 
+import atexit
 import logging
 import os
 import threading
@@ -190,7 +191,7 @@ class Listener:
     def _channels(self) -> set[str] | None:
         """The channels wanted now; None, with the thread let go, when no loop waits any more."""
         with self._lock:
-            if not self._wakeups:
+            if not self._wakeups or _exiting.is_set():
                 if self._thread is threading.current_thread():
                     self._thread = None
                 self.connected.clear()
@@ -281,6 +282,18 @@ def _received(conn) -> set[str]:
 
 _listeners: dict[str, Listener] = {}
 _guard = threading.Lock()
+_exiting = threading.Event()
+
+
+@atexit.register  # after eventlet's tpool's own (registered when this module imported it), so run before it
+def _let_go() -> None:
+    """Wake every listener for good as the process exits: eventlet's tpool waits at exit for its native
+    threads, one of which would otherwise sleep out its slice in ``select``."""
+    _exiting.set()
+    with _guard:
+        listeners = list(_listeners.values())
+    for each in listeners:
+        each._poke()
 
 
 def listener(conninfo: str) -> Listener:

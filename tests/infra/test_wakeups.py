@@ -4,6 +4,8 @@ import fcntl
 import os
 import select
 import struct
+import subprocess
+import sys
 import termios
 import threading
 import time
@@ -240,3 +242,30 @@ def test_subscribers_are_neither_held_nor_failed_by_a_full_poke_pipe_which_the_l
     finally:
         for wakeup in subscribed:
             wakeup.close()
+
+
+EXITS_WITH_A_WAKEUP_OPEN = """
+import eventlet; eventlet.monkey_patch()
+import sys, time
+from rebuilding import config, wakeups
+wakeups.SLICE = wakeups.KEEPALIVE = 60.0
+wakeup = wakeups.listener(config.database().conninfo()).subscribe("wakeup_probe_exit_events")
+deadline = time.monotonic() + 15
+while not wakeup.listening.is_set() and time.monotonic() < deadline:
+    eventlet.sleep(0.05)
+print("listening" if wakeup.listening.is_set() else "never listening", flush=True)
+"""
+
+
+def test_a_nameko_process_that_exits_with_a_wakeup_open_does_not_wait_out_the_listeners_slice(database):
+    """eventlet's tpool joins its native threads at exit; the listener's one would sleep its slice in select."""
+    child = subprocess.Popen([sys.executable, "-c", EXITS_WITH_A_WAKEUP_OPEN], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert child.stdout.readline().strip() == "listening"
+        said = time.monotonic()
+        assert child.wait(timeout=45) == 0
+        assert time.monotonic() - said < 20  # not the 60 s slice
+    finally:
+        child.kill()
+        child.wait()
