@@ -78,8 +78,9 @@ def poll_interval() -> float:
 
     A commit to the log wakes them at once (PostgreSQL LISTEN/NOTIFY, ``rebuilding.wakeups``):
     this is the safety net for a notification that never came, not the pace of delivery. The
-    listener reads its session every second whatever its socket says (``wakeups.SLICE``), so only a
-    notification PostgreSQL never sent waits for it: rare enough for 10 s.
+    listener's sleep is the operating system's ``select`` on its session, so only a notification
+    PostgreSQL never sent (or, in a nameko service, a hand-back lost in eventlet's hub, recovered
+    within ``wakeups.SLICE``) waits for it: rare enough for 10 s.
     """
     return float(_env("REBUILDING_POLL_INTERVAL", "10"))
 

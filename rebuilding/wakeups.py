@@ -15,18 +15,21 @@ are visible. So whatever was committed before the clear is read by that look, an
 whatever is committed after it sets the wakeup again.
 
 In a nameko service, eventlet has patched ``threading``, and ``rebuilding`` makes
-psycopg wait with ``select``: the listener is a green thread, and waiting costs no
-operating-system thread.
+psycopg wait with ``select``: the listener is a green thread, and its queries cost no
+operating-system thread. Its long sleep between notifications is the one exception
+(``_sleep_on``): that wait is the operating system's ``select``, in one of eventlet's native
+threads.
 """
 
+import atexit
 import logging
 import os
-import select
 import threading
 import time
 
+import eventlet
 import psycopg
-from eventlet import patcher
+from eventlet import patcher, tpool
 from psycopg.conninfo import make_conninfo
 from psycopg.sql import SQL, Identifier
 
@@ -41,29 +44,29 @@ _os = patcher.original("os")
 """The poke pipe's reads and writes must return at once. eventlet's ``os.write`` waits for room in a full
 pipe (and two green threads waiting on one descriptor raise); its ``os.read`` waits for a byte."""
 
-SLICE = 1.0
-"""Seconds the listener sleeps at most on its session before it reads what the session holds,
-in a process that eventlet has patched (the nameko services).
+_os_select = patcher.original("select").select
+"""The operating system's ``select``: it registers nothing, so the readiness it reports is trusted."""
 
-It does not trust the socket's readiness alone there: eventlet's epoll hub ignores EEXIST when it
-registers a descriptor (eventlet #80), so a number reused while an earlier file behind it is
-still open (a child process's copy, between fork and exec) can stay registered to that file,
-and the new socket's readiness never comes. A test run saw the listener sleep through every
-notification that way. Reading the session every second bounds such a loss to a second."""
-QUIET_SLICE = 10.0
-"""The same in a process of plain threads (relays, mail senders): ``select`` there is the
-operating system's, which registers nothing, so readiness is trusted, and the listener wakes only
-for a notification, a new channel (``Listener._poke``) or this."""
+SLICE = 10.0
+"""Seconds the listener sleeps at most on its session and poke pipe before it reads the session
+anyway: it wakes for a notification, a new channel (``Listener._poke``) or this.
+
+Its sleep is the operating system's ``select`` in every process. In a process that eventlet has
+patched (the nameko services) it runs in one of eventlet's native threads (``tpool``), not in
+eventlet's hub: the hub's epoll can lose a descriptor's readiness (eventlet #80: a forked child that
+shares the parent's epoll, or a number reused while an earlier file behind it is still open, can
+leave a descriptor registered to the wrong file, and EEXIST is ignored), and a test run once saw the
+listener sleep through every notification that way. ``select`` registers nothing: what it says is
+about the descriptors as they are now, so a notification or a poke ends the sleep whatever state
+the hub is in. Only the hand-back of the native thread's answer goes through the hub (tpool's
+socket); were that readiness lost, the listener's green wait ends at ``SLICE + HANDOFF_GRACE``
+anyway and reads its session: a loss costs at most about a slice, which is the safety poll's own
+default (``REBUILDING_POLL_INTERVAL``), never an event."""
+HANDOFF_GRACE = 1.0
+"""Seconds past its slice after which the green listener stops waiting for the native ``select``'s
+answer (only a lost hand-back through eventlet's hub leaves it waiting that long)."""
 KEEPALIVE = 30.0
 """Seconds with nothing received after which the listener checks its session with a query."""
-
-
-def _slice() -> float:
-    try:
-        from eventlet import patcher
-    except ImportError:
-        return QUIET_SLICE
-    return SLICE if patcher.is_monkey_patched("select") else QUIET_SLICE
 
 
 class Wakeup:
@@ -127,8 +130,8 @@ class Listener:
     Its thread runs while some loop holds a wakeup, and ends with the last one. While
     the connection is down it retries with back-off, and wakes every loop when it is
     back (what was notified meanwhile is lost), so each one looks at its log again.
-    A new channel is listened to within a slice; its wakeup is set meanwhile, so its
-    loop looks at its log once anyway.
+    A new channel pokes the listener awake and is listened to at once; its wakeup is set
+    meanwhile, so its loop looks at its log once anyway.
     """
 
     def __init__(self, conninfo: str):
@@ -188,7 +191,7 @@ class Listener:
     def _channels(self) -> set[str] | None:
         """The channels wanted now; None, with the thread let go, when no loop waits any more."""
         with self._lock:
-            if not self._wakeups:
+            if not self._wakeups or _exiting.is_set():
                 if self._thread is threading.current_thread():
                     self._thread = None
                 self.connected.clear()
@@ -219,7 +222,6 @@ class Listener:
     def _listen(self, conn, backoff: Backoff) -> None:
         """LISTEN on each channel wanted and wake its loops when notified, until none is wanted."""
         listening: set[str] = set()
-        slice_seconds = _slice()
         quiet_since = time.monotonic()
         while (channels := self._channels()) is not None:
             new = channels - listening
@@ -236,8 +238,8 @@ class Listener:
                     backoff.reset()
                 self.connected.set()
             self._mark_listening(channels)
-            _sleep_on(conn, min(slice_seconds, KEEPALIVE), self._poked)
-            self._drain_pokes()  # whatever select said: under eventlet, a readiness can be lost
+            _sleep_on(conn, min(SLICE, KEEPALIVE), self._poked)
+            self._drain_pokes()  # whatever select said: a hand-back through eventlet's hub can be lost
             notified = _received(conn)
             self._wake(notified)
             if notified:
@@ -249,8 +251,19 @@ class Listener:
 
 def _sleep_on(conn, seconds: float, poked: int | None = None) -> list[int]:
     """Sleep until the session's socket is readable, the listener is poked, or ``seconds`` pass;
-    the descriptors found readable."""
-    return select.select([conn.fileno()] + ([poked] if poked is not None else []), [], [], seconds)[0]
+    the descriptors found readable (none, if the answer was lost on its way back; see ``SLICE``)."""
+    descriptors = [conn.fileno()] + ([poked] if poked is not None else [])
+    if not patcher.is_monkey_patched("select"):
+        return _os_select(descriptors, [], [], seconds)[0]
+    handoff = eventlet.Timeout(seconds + HANDOFF_GRACE)
+    try:
+        return tpool.execute(_os_select, descriptors, [], [], seconds)[0]
+    except eventlet.Timeout as timeout:
+        if timeout is not handoff:
+            raise
+        return []
+    finally:
+        handoff.cancel()
 
 
 def _received(conn) -> set[str]:
@@ -269,6 +282,18 @@ def _received(conn) -> set[str]:
 
 _listeners: dict[str, Listener] = {}
 _guard = threading.Lock()
+_exiting = threading.Event()
+
+
+@atexit.register  # after eventlet's tpool's own (registered when this module imported it), so run before it
+def _let_go() -> None:
+    """Wake every listener for good as the process exits: eventlet's tpool waits at exit for its native
+    threads, one of which would otherwise sleep out its slice in ``select``."""
+    _exiting.set()
+    with _guard:
+        listeners = list(_listeners.values())
+    for each in listeners:
+        each._poke()
 
 
 def listener(conninfo: str) -> Listener:

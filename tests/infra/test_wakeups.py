@@ -1,12 +1,17 @@
 """A commit to a log wakes the loops that follow it at once, however long their safety poll."""
 
 import fcntl
+import os
+import select
 import struct
+import subprocess
+import sys
 import termios
 import threading
 import time
 
 import eventlet
+import psycopg
 import pytest
 from eventlet import patcher
 
@@ -76,7 +81,9 @@ def test_commits_that_come_within_the_floor_of_the_last_look_are_read_by_one_loo
 
 
 def test_a_notification_whose_socket_readiness_is_lost_still_wakes_its_waiter(monkeypatch, probe):
-    """eventlet's epoll hub can keep a reused descriptor registered to an earlier file: readiness never comes."""
+    """A sleep that reports nothing (its answer lost on the way back through eventlet's hub) is followed by a
+    read of the session: the notification waits a slice at most."""
+    monkeypatch.setattr(wakeups, "SLICE", 1.0)
     waited = []
 
     def readiness_lost(conn, seconds, *poked):
@@ -89,8 +96,49 @@ def test_a_notification_whose_socket_readiness_is_lost_still_wakes_its_waiter(mo
         eventually(lambda: wakeup.listening.is_set() and waited)
         wakeup.wait(0)
         probe.save(Counter(label="readiness lost"))
-        assert wakeup.wait(10)  # not the 30 s a slice was
+        assert wakeup.wait(10)
         assert max(waited) <= wakeups.SLICE
+
+
+def test_under_eventlet_the_listener_is_woken_by_a_notification_that_the_hub_never_reports(monkeypatch, probe):
+    """Its sleep is the operating system's select in a native thread: eventlet's hub can lose a descriptor's
+    readiness (eventlet #80), which here it does for every wait on the listener's session and poke pipe."""
+    hub_select = select.select
+
+    def hub_losing_the_listeners_readiness(readable, writable, errors, timeout=None):
+        pokes = {listener._poked for listener in wakeups._listeners.values()}
+        if pokes & set(readable):
+            eventlet.sleep(timeout)
+            return [], [], []
+        return hub_select(readable, writable, errors, timeout)
+
+    assert patcher.is_monkey_patched("select")  # as in a nameko service
+    monkeypatch.setattr(select, "select", hub_losing_the_listeners_readiness)
+    monkeypatch.setattr(wakeups, "SLICE", 30.0)
+    with wakeups.wakeup_for(probe) as wakeup:
+        eventually(lambda: wakeup.listening.is_set())
+        wakeup.wait(0)
+        probe.save(Counter(label="heard through the operating system's select"))
+        started = time.monotonic()
+        assert wakeup.wait(10)  # before: the 30 s of a slice, in the hub's select
+        assert time.monotonic() - started < 5
+
+
+def test_a_hand_back_lost_in_the_hub_ends_the_listeners_sleep_a_grace_after_its_slice(monkeypatch, database):
+    def never_handed_back(*args):
+        eventlet.sleep(60)
+
+    monkeypatch.setattr(wakeups.tpool, "execute", never_handed_back)
+    monkeypatch.setattr(wakeups, "HANDOFF_GRACE", 0.2)
+    read, write = os.pipe()
+    try:
+        with psycopg.connect(config.database().conninfo(), autocommit=True) as conn:
+            started = time.monotonic()
+            assert wakeups._sleep_on(conn, 0.3, read) == []
+            assert 0.45 <= time.monotonic() - started < 5
+    finally:
+        os.close(read)
+        os.close(write)
 
 
 class SecondProbe(CounterApplication):
@@ -99,7 +147,6 @@ class SecondProbe(CounterApplication):
 
 def test_a_channel_subscribed_while_the_listener_sleeps_is_listened_to_at_once(monkeypatch, probe, database):
     monkeypatch.setattr(wakeups, "SLICE", 30.0)
-    monkeypatch.setattr(wakeups, "QUIET_SLICE", 30.0)
     second = SecondProbe()
     try:
         with wakeups.wakeup_for(probe) as first:
@@ -195,3 +242,30 @@ def test_subscribers_are_neither_held_nor_failed_by_a_full_poke_pipe_which_the_l
     finally:
         for wakeup in subscribed:
             wakeup.close()
+
+
+EXITS_WITH_A_WAKEUP_OPEN = """
+import eventlet; eventlet.monkey_patch()
+import sys, time
+from rebuilding import config, wakeups
+wakeups.SLICE = wakeups.KEEPALIVE = 60.0
+wakeup = wakeups.listener(config.database().conninfo()).subscribe("wakeup_probe_exit_events")
+deadline = time.monotonic() + 15
+while not wakeup.listening.is_set() and time.monotonic() < deadline:
+    eventlet.sleep(0.05)
+print("listening" if wakeup.listening.is_set() else "never listening", flush=True)
+"""
+
+
+def test_a_nameko_process_that_exits_with_a_wakeup_open_does_not_wait_out_the_listeners_slice(database):
+    """eventlet's tpool joins its native threads at exit; the listener's one would sleep its slice in select."""
+    child = subprocess.Popen([sys.executable, "-c", EXITS_WITH_A_WAKEUP_OPEN], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert child.stdout.readline().strip() == "listening"
+        said = time.monotonic()
+        assert child.wait(timeout=45) == 0
+        assert time.monotonic() - said < 20  # not the 60 s slice
+    finally:
+        child.kill()
+        child.wait()
