@@ -616,11 +616,12 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
             p99, echo_p99 = percentile(burst[1], 0.99), percentile(echo[1], 0.99)
             print(f"{'  p99 / echo p99':<46} {p99 / echo_p99:6.2f} ×   (goal: under 3×: "
                   f"{'met' if p99 < 3 * echo_p99 else 'NOT met'})", flush=True)
-            print(f"{'outcomes (HTTP status: count)':<46} {dict(sorted(Counter(burst[2]).items()))}", flush=True)
+            statuses = [status for _, status in burst[2]]
+            print(f"{'outcomes (HTTP status: count)':<46} {dict(sorted(Counter(statuses).items()))}", flush=True)
             print(f"the burst over {label}:", flush=True)
             cpu.report(len(plan), "enrolment")
             report_delays("confirmed → outside pika subscriber", delays_from(subscriber, results))
-            if not check_burst(conninfo, head, burst[2], expected):
+            if not check_burst(conninfo, head, statuses, expected):
                 failures.append(f"the answers of the burst over {label} differ from its events")
             memory.read(f"burst {len(chosen)}" + ("" if chosen is not control else " new"), f"after the burst over {label}")
             print(flush=True)
