@@ -13,8 +13,9 @@ It prints:
 - beside them, raw nameko RPC round trips to a service that only echoes, measured
   in the same run with the same concurrency, to a process of its own: the floor under any RPC;
 - the time from a confirmed enrolment (its event's time) to that event reaching an
-  outside pika subscriber, in a process of its own: p50 and p99; beside it, the same
-  subscriber's delay for messages published straight to an exchange with pika;
+  outside pika subscriber, in a process of its own: p50 and p99; the same from the moment its
+  client had the 201; beside them, the same subscriber's delay for messages published straight to
+  an exchange with pika, one every 10 ms during the burst (the same load) and after it;
 - both again for AT_REST enrolments made one at a time, once the burst is over;
 - the CPU time each process, with its PostgreSQL backends, spent per enrolment of the burst (until
   labs' read models caught up and its mail was sent), the bench's own clients included; beside
