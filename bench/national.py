@@ -57,6 +57,7 @@ from bench.enrollment import (  # noqa: E402
     concurrently, delays_from, echo_baseline, enrol_through_gateway, listening, raw_pika_delays, report,
     report_delays, start_processes, wait_for_gateway,
 )
+from bench.reads import wait_until_current  # noqa: E402
 from bench.registry import baseline, free_port, percentile, project, synthetic_ambiti  # noqa: E402
 from bench.replay import scan  # noqa: E402
 from rebuilding import auth  # noqa: E402
@@ -76,6 +77,7 @@ MEMORY_LIMIT_MB = 300
 BURST_LABS = 20
 BURST_REQUESTS = 1200  # as bench.enrollment: 1,200 requests from 32 clients over 20 labs
 READS_ONE = 1000  # GET /labs/{id}
+COPY_CATCH_UP = 3600.0  # seconds the gateway's copy may take to catch up with the history
 READS_ATS = 200  # GET /labs?ats=
 READS_ALL = 40  # GET /labs: every lab
 LAB_EVENTS_PER_SAVE = 5000
@@ -320,12 +322,19 @@ def biggest_aggregate(conninfo: str) -> None:
 # The platform
 
 def start_platform(address: str, amqp: str, logs: Path) -> dict[str, subprocess.Popen]:
-    """bench.enrollment's processes, and the registry's relay: its history is published too."""
+    """bench.enrollment's processes, the registry's relay (its history is published too), and surveys:
+    the gateway's copy of the catalogue reads its needs assessments' priorities from surveys' log, and
+    without it the copy never catches up, so that every read asks labs (as it should while surveys has
+    not answered)."""
     processes = start_processes(address, amqp, logs)
     RUN_ENV.update({**os.environ, "REBUILDING_AMQP_URI": amqp, "REBUILDING_GATEWAY_ADDRESS": address})
     processes["relay-registry"] = subprocess.Popen(
         [sys.executable, "-m", "rebuilding.cli", "relay", "registry"], env=RUN_ENV, cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=open(logs / "relay-registry.log", "w"))
+    processes["surveys"] = subprocess.Popen(
+        [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml",
+         "services.surveys.service:SurveysService"], env=RUN_ENV, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=open(logs / "surveys.log", "w"))
     return processes
 
 
@@ -592,6 +601,9 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
             scanned = scans[0] if figure.label.startswith(("labs: catalogue", "labs: part", "relay: labs")) else scans[1]
             print(f"{figure.label:<44} {figure.events:>9,} events {figure.seconds:8.1f} s {figure.rate:>8,.0f} events/s"
                   f"   {figure.rate / scanned.rate:6.4f} × {scanned.label}", flush=True)
+        wait_until_current(base_url, token, seconds=COPY_CATCH_UP)
+        print(f"{'the gateway copy of the catalogue is current':<44} {time.monotonic() - started:8.1f} s from the "
+              f"processes' start (its reads are served from it from then on)", flush=True)
         memory.read("caught up", "after catch-up")
         print(flush=True)
 
