@@ -61,6 +61,7 @@ from bench.reads import wait_until_current  # noqa: E402
 from bench.registry import baseline, free_port, percentile, project, synthetic_ambiti  # noqa: E402
 from bench.replay import scan  # noqa: E402
 from rebuilding import auth  # noqa: E402
+from rebuilding.eventstore import WRITER_KEEPS_AGGREGATES, WRITER_KEEPS_EVENTS  # noqa: E402
 from rebuilding.topology import service_exchange  # noqa: E402
 from rebuilding.views import chunks  # noqa: E402
 from services.labs.application import LabsApplication  # noqa: E402
@@ -313,8 +314,10 @@ def biggest_aggregate(conninfo: str) -> None:
           f"   (snapshot at version {snapshot[0] if snapshot else '-'}, {snapshot[1] / 1024 if snapshot else 0:,.0f} KiB;"
           f" {snapshots:,} Lab snapshots in all, one every 100 events)", flush=True)
     print(f"{'  load from all its events (no snapshot)':<46} {replayed * 1000:8.1f} ms", flush=True)
-    print(f"{'  size in memory (tracemalloc)':<46} {size / 2**20:8.1f} MiB; the labs cache keeps up to {cache} labs "
-          f"twice (repository and writer): {2 * cache * size / 2**20:,.0f} MiB at this size", flush=True)
+    writer = min(WRITER_KEEPS_AGGREGATES, max(1, WRITER_KEEPS_EVENTS // events))
+    print(f"{'  size in memory (tracemalloc)':<46} {size / 2**20:8.1f} MiB; a labs process keeps up to {cache} such "
+          f"labs for readers and {writer} for its writer ({WRITER_KEEPS_EVENTS:,} events): "
+          f"{(cache + writer) * size / 2**20:,.0f} MiB at this size", flush=True)
     print(f"{'largest stored event':<46} {largest_event / 1024:8.1f} KiB", flush=True)
     del kept
 
