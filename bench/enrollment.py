@@ -13,8 +13,9 @@ It prints:
 - beside them, raw nameko RPC round trips to a service that only echoes, measured
   in the same run with the same concurrency, to a process of its own: the floor under any RPC;
 - the time from a confirmed enrolment (its event's time) to that event reaching an
-  outside pika subscriber, in a process of its own: p50 and p99; beside it, the same
-  subscriber's delay for messages published straight to an exchange with pika;
+  outside pika subscriber, in a process of its own: p50 and p99; the same from the moment its
+  client had the 201; beside them, the same subscriber's delay for messages published straight to
+  an exchange with pika, one every 10 ms during the burst (the same load) and after it;
 - both again for AT_REST enrolments made one at a time, once the burst is over;
 - the CPU time each process, with its PostgreSQL backends, spent per enrolment of the burst (until
   labs' read models caught up and its mail was sent), the bench's own clients included; beside
@@ -165,7 +166,7 @@ def wait_for_gateway(base_url: str, token: str) -> None:
 def outside_subscriber(amqp: str, exchange: str, queue: str, expected: int, ready, results) -> None:
     """In a process of its own: how long each confirmed enrolment took to reach us from its event's time.
 
-    Sends back (subject, milliseconds) pairs.
+    Sends back (subject, milliseconds, person id, arrival as epoch seconds) for each.
     """
     with pika.BlockingConnection(pika.URLParameters(amqp)) as connection:
         channel = connection.channel()
@@ -178,7 +179,8 @@ def outside_subscriber(amqp: str, exchange: str, queue: str, expected: int, read
             if method is None:
                 break
             arrived, event = time.time(), json.loads(body)
-            delays.append((event.get("subject"), (arrived - datetime.fromisoformat(event["time"]).timestamp()) * 1000))
+            delays.append((event.get("subject"), (arrived - datetime.fromisoformat(event["time"]).timestamp()) * 1000,
+                           (event.get("data") or {}).get("person_id"), arrived))
             if len(delays) == expected:
                 break
     results.send(delays)
@@ -215,8 +217,51 @@ def raw_pika_delays(amqp: str, count: int) -> list[tuple[str, float]]:
     return delays_from(process, results)
 
 
-def report_delays(label: str, pairs: list[tuple[str, float]], subjects=None) -> None:
-    delays = [delay for subject, delay in pairs if subjects is None or subject in subjects]
+def since_confirmed(arrivals: list[tuple], confirmed_at: dict[str, float]) -> list[tuple[str, float]]:
+    """Each arrival's delay from the moment its client was told the enrolment was confirmed (its 201), in ms.
+
+    Negative when the subscriber had the event before the client had its answer."""
+    return [(subject, (arrived - confirmed_at[person]) * 1000)
+            for subject, _, person, arrived in arrivals if person in confirmed_at]
+
+
+def raw_pika_during(amqp: str, stop, interval: float = 0.01) -> None:
+    """In a process of its own: a persistent message with confirm every ``interval`` s until ``stop`` is set."""
+    exchange = "bench.enrollment.raw"
+    with pika.BlockingConnection(pika.URLParameters(amqp)) as connection:
+        channel = connection.channel()
+        channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        channel.confirm_delivery()
+        while not stop.wait(interval):
+            body = json.dumps({"time": datetime.now(timezone.utc).isoformat()}).encode()
+            channel.basic_publish(exchange, CONFIRMED, body, pika.BasicProperties(delivery_mode=2))
+
+
+class RawPikaDuring:
+    """The baseline under the same load: raw pika publish → subscriber, published while the burst runs."""
+
+    def __init__(self, amqp: str, expected_at_most: int = 100_000):
+        self.amqp = amqp
+        self.subscriber, self.results = listening(amqp, "bench.enrollment.raw", expected_at_most)
+        context = multiprocessing.get_context("spawn")
+        self.stop = context.Event()
+        self.publisher = context.Process(target=raw_pika_during, args=(amqp, self.stop))
+
+    def __enter__(self) -> "RawPikaDuring":
+        self.publisher.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.publisher.join(30)
+
+    def delays(self) -> list[tuple]:
+        """Read once the publisher has stopped: the subscriber ends after ARRIVAL_TIMEOUT s of silence."""
+        return delays_from(self.subscriber, self.results)
+
+
+def report_delays(label: str, pairs: list[tuple], subjects=None) -> None:
+    delays = [pair[1] for pair in pairs if subjects is None or pair[0] in subjects]
     if not delays:
         print(f"{label:<46} no event arrived", flush=True)
         return
@@ -247,7 +292,11 @@ def report(label: str, seconds: float, latencies: list[float]) -> None:
           f"   p50 {statistics.median(latencies):7.2f} ms   p99 {percentile(latencies, 0.99):7.2f} ms", flush=True)
 
 
-def enrol_through_gateway(base_url: str, token: str, requests_to_make: list[tuple[str, str]]):
+def enrol_through_gateway(base_url: str, token: str, requests_to_make: list[tuple[str, str]],
+                          confirmed_at: dict[str, float] | None = None):
+    """Enrol each (lab id, person id); the elapsed seconds, latencies and (person id, HTTP status) pairs.
+
+    ``confirmed_at``, if given, gets each confirmed person's wall-clock time of its 201."""
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token}"
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=CLIENTS)
@@ -256,7 +305,9 @@ def enrol_through_gateway(base_url: str, token: str, requests_to_make: list[tupl
     def enrol(request):
         lab_id, person_id = request
         response = session.post(f"{base_url}/labs/{lab_id}/enrollments", json={"person_id": person_id}, timeout=60)
-        return response.status_code
+        if confirmed_at is not None and response.status_code == 201:
+            confirmed_at[person_id] = time.time()
+        return person_id, response.status_code
 
     return concurrently(enrol, requests_to_make)
 
@@ -329,18 +380,23 @@ def main() -> None:
             platform = {name: process for name, process in processes.items() if name != "echo"}
             with CpuMeter({**platform, CLIENTS_PROCESS: os.getpid()}, settings) as burst:
                 subscriber, results = listening(amqp, service_exchange("labs"), LABS * CAPACITY + AT_REST)
-                seconds, latencies, statuses = enrol_through_gateway(base_url, token, plan)
+                confirmed_at: dict[str, float] = {}
+                with RawPikaDuring(amqp) as raw_during:
+                    seconds, latencies, answers = enrol_through_gateway(base_url, token, plan, confirmed_at)
                 settled(labs, mail_running)
             report("POST /labs/{id}/enrollments via the gateway", seconds, latencies)
             with CpuMeter({"echo": processes["echo"], CLIENTS_PROCESS: os.getpid()}, settings) as echo:
                 report("baseline: raw nameko RPC round trip (echo)", *echo_baseline(amqp, len(plan))[:2])
+            statuses = [status for _, status in answers]
             outcomes = {status: statuses.count(status) for status in sorted(set(statuses))}
             print(f"{'outcomes (HTTP status: count)':<46} {outcomes}", flush=True)
-            waiting = [person for (_, person), status in zip(plan, statuses) if status == 202][:AT_REST]
+            waiting = [person for person, status in answers if status == 202][:AT_REST]
             rest_lab, rest_latencies = enrol_one_at_a_time(base_url, token, waiting)
             report("the same, one client at a time", sum(rest_latencies) / 1000, rest_latencies)
             delays = delays_from(subscriber, results)
             report_delays("confirmed → outside pika subscriber", delays, set(lab_ids))
+            report_delays("  from the client's 201, not the event's time", since_confirmed(delays, confirmed_at))
+            report_delays("baseline: raw pika, during the burst", raw_during.delays())
             report_delays("the same, one client at a time", delays, {rest_lab})
             report_delays("baseline: raw pika publish → subscriber", raw_pika_delays(amqp, LABS * CAPACITY))
             print(f"\nthe burst ({'mail in its own process' if mail_running else 'mail sent from the labs processes'}):",

@@ -57,9 +57,11 @@ from bench.enrollment import (  # noqa: E402
     concurrently, delays_from, echo_baseline, enrol_through_gateway, listening, raw_pika_delays, report,
     report_delays, start_processes, wait_for_gateway,
 )
+from bench.reads import wait_until_current  # noqa: E402
 from bench.registry import baseline, free_port, percentile, project, synthetic_ambiti  # noqa: E402
 from bench.replay import scan  # noqa: E402
 from rebuilding import auth  # noqa: E402
+from rebuilding.eventstore import WRITER_KEEPS_AGGREGATES, WRITER_KEEPS_EVENTS  # noqa: E402
 from rebuilding.topology import service_exchange  # noqa: E402
 from rebuilding.views import chunks  # noqa: E402
 from services.labs.application import LabsApplication  # noqa: E402
@@ -76,6 +78,7 @@ MEMORY_LIMIT_MB = 300
 BURST_LABS = 20
 BURST_REQUESTS = 1200  # as bench.enrollment: 1,200 requests from 32 clients over 20 labs
 READS_ONE = 1000  # GET /labs/{id}
+COPY_CATCH_UP = 3600.0  # seconds the gateway's copy may take to catch up with the history
 READS_ATS = 200  # GET /labs?ats=
 READS_ALL = 40  # GET /labs: every lab
 LAB_EVENTS_PER_SAVE = 5000
@@ -311,8 +314,10 @@ def biggest_aggregate(conninfo: str) -> None:
           f"   (snapshot at version {snapshot[0] if snapshot else '-'}, {snapshot[1] / 1024 if snapshot else 0:,.0f} KiB;"
           f" {snapshots:,} Lab snapshots in all, one every 100 events)", flush=True)
     print(f"{'  load from all its events (no snapshot)':<46} {replayed * 1000:8.1f} ms", flush=True)
-    print(f"{'  size in memory (tracemalloc)':<46} {size / 2**20:8.1f} MiB; the labs cache keeps up to {cache} labs "
-          f"twice (repository and writer): {2 * cache * size / 2**20:,.0f} MiB at this size", flush=True)
+    writer = min(WRITER_KEEPS_AGGREGATES, max(1, WRITER_KEEPS_EVENTS // events))
+    print(f"{'  size in memory (tracemalloc)':<46} {size / 2**20:8.1f} MiB; a labs process keeps up to {cache} such "
+          f"labs for readers and {writer} for its writer ({WRITER_KEEPS_EVENTS:,} events): "
+          f"{(cache + writer) * size / 2**20:,.0f} MiB at this size", flush=True)
     print(f"{'largest stored event':<46} {largest_event / 1024:8.1f} KiB", flush=True)
     del kept
 
@@ -320,12 +325,19 @@ def biggest_aggregate(conninfo: str) -> None:
 # The platform
 
 def start_platform(address: str, amqp: str, logs: Path) -> dict[str, subprocess.Popen]:
-    """bench.enrollment's processes, and the registry's relay: its history is published too."""
+    """bench.enrollment's processes, the registry's relay (its history is published too), and surveys:
+    the gateway's copy of the catalogue reads its needs assessments' priorities from surveys' log, and
+    without it the copy never catches up, so that every read asks labs (as it should while surveys has
+    not answered)."""
     processes = start_processes(address, amqp, logs)
     RUN_ENV.update({**os.environ, "REBUILDING_AMQP_URI": amqp, "REBUILDING_GATEWAY_ADDRESS": address})
     processes["relay-registry"] = subprocess.Popen(
         [sys.executable, "-m", "rebuilding.cli", "relay", "registry"], env=RUN_ENV, cwd=ROOT,
         stdout=subprocess.DEVNULL, stderr=open(logs / "relay-registry.log", "w"))
+    processes["surveys"] = subprocess.Popen(
+        [sys.executable, "-m", "nameko", "run", "--config", "deploy/nameko.yaml",
+         "services.surveys.service:SurveysService"], env=RUN_ENV, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=open(logs / "surveys.log", "w"))
     return processes
 
 
@@ -592,6 +604,9 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
             scanned = scans[0] if figure.label.startswith(("labs: catalogue", "labs: part", "relay: labs")) else scans[1]
             print(f"{figure.label:<44} {figure.events:>9,} events {figure.seconds:8.1f} s {figure.rate:>8,.0f} events/s"
                   f"   {figure.rate / scanned.rate:6.4f} × {scanned.label}", flush=True)
+        wait_until_current(base_url, token, seconds=COPY_CATCH_UP)
+        print(f"{'the gateway copy of the catalogue is current':<44} {time.monotonic() - started:8.1f} s from the "
+              f"processes' start (its reads are served from it from then on)", flush=True)
         memory.read("caught up", "after catch-up")
         print(flush=True)
 
@@ -616,11 +631,12 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
             p99, echo_p99 = percentile(burst[1], 0.99), percentile(echo[1], 0.99)
             print(f"{'  p99 / echo p99':<46} {p99 / echo_p99:6.2f} ×   (goal: under 3×: "
                   f"{'met' if p99 < 3 * echo_p99 else 'NOT met'})", flush=True)
-            print(f"{'outcomes (HTTP status: count)':<46} {dict(sorted(Counter(burst[2]).items()))}", flush=True)
+            statuses = [status for _, status in burst[2]]
+            print(f"{'outcomes (HTTP status: count)':<46} {dict(sorted(Counter(statuses).items()))}", flush=True)
             print(f"the burst over {label}:", flush=True)
             cpu.report(len(plan), "enrolment")
             report_delays("confirmed → outside pika subscriber", delays_from(subscriber, results))
-            if not check_burst(conninfo, head, burst[2], expected):
+            if not check_burst(conninfo, head, statuses, expected):
                 failures.append(f"the answers of the burst over {label} differ from its events")
             memory.read(f"burst {len(chosen)}" + ("" if chosen is not control else " new"), f"after the burst over {label}")
             print(flush=True)

@@ -84,9 +84,9 @@ def start_processes(addresses: dict[str, str], amqp: str, logs: Path, before: Pa
             for name, (command, extra) in commands.items()}
 
 
-def wait_until_current(base_url: str, token: str) -> None:
+def wait_until_current(base_url: str, token: str, seconds: float = 90) -> None:
     """Until the gateway answers, and its copy of the catalogue (if it keeps one) has caught up."""
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             health = requests.get(f"{base_url}/health", headers={"Authorization": f"Bearer {token}"}, timeout=5)
@@ -95,7 +95,7 @@ def wait_until_current(base_url: str, token: str) -> None:
         except (requests.ConnectionError, ValueError):
             pass
         time.sleep(0.2)
-    raise SystemExit(f"{base_url}: the gateway's catalogue did not catch up in 90 s: see the logs")
+    raise SystemExit(f"{base_url}: the gateway's catalogue did not catch up in {seconds:.0f} s: see the logs")
 
 
 def reads(base_url: str, token: str, paths: list[str]):

@@ -32,9 +32,11 @@ ATTEMPTS = 200
 class LabsApplication(ServiceApplication):
     name = "labs"
     projection_classes = (LabCatalogue, Participation, RegistryFacts, SurveyPriorities, EnrolmentMail)
-    # A busy lab is reloaded on every request: from a cache fast-forwarded by its new
-    # events, and, in a fresh instance, from its latest snapshot.
-    env = {"AGGREGATE_CACHE_MAXSIZE": "500", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+    # A lab being changed is kept by its writer (rebuilding.eventstore.Written, bounded by the
+    # events it holds), and a fresh instance loads it from its latest snapshot. The repository's
+    # cache serves the readers that need the whole lab (certificates): few, and a completed
+    # webinar holds a MiB or two, so few are kept.
+    env = {"AGGREGATE_CACHE_MAXSIZE": "50", "AGGREGATE_CACHE_FASTFORWARD": "y"}
     snapshotting_intervals = {Lab: 100}
 
     def change(self, aggregate_id, command, attempts: int = ATTEMPTS):

@@ -230,3 +230,27 @@ def test_an_aggregate_whose_save_lost_to_another_instance_is_then_changed_under_
     assert app.change(counter, lambda kept: held.append(advisory_lock_held(app, counter)) or increment(kept)) == 6
     assert held == [True]
     assert not advisory_lock_held(app, counter)  # gone with the change's end
+
+
+def test_a_kept_aggregate_leaves_the_repository_cache_so_that_it_is_held_once(app, counter):
+    assert app.change(counter, increment) == 1
+
+    assert counter not in app.repository.cache.cache
+    assert app._written.holding() == (1, 2)
+    assert app.repository.get(counter).value == 1  # a reader still finds it, loaded again
+
+
+def test_the_writer_lets_go_of_the_least_recently_changed_once_its_aggregates_hold_too_many_events(app):
+    written = app._written
+    written.events = 5
+    first, second = (Counter(label=label) for label in ("first", "second"))
+    app.save(first, second)
+    for _ in range(2):
+        app.change(first.id, increment)
+    app.change(second.id, increment)  # first holds 3 events, second 2: 5 in all
+    assert written.holding() == (2, 5)
+
+    app.change(second.id, increment)  # 6: the first goes
+
+    assert written.holding() == (1, 3)
+    assert app.change(first.id, increment) == 3  # loaded again from the store
