@@ -5,7 +5,9 @@ query (``notification_id > last … LIMIT page``) on its own snapshot, as the re
 ``select_notifications`` does: saves commit in position order (``rebuilding.idempotency``),
 so every snapshot holds a prefix of the log and a reader never passes over an event
 committed later. Rows come as plain tuples, the originator id as its text: no
-``Notification`` and no UUID object per row, which were most of the recorder's cost.
+``Notification`` and no UUID object per row, which were most of the recorder's cost; and in
+PostgreSQL's binary format, so that the state (``bytea``) comes as its bytes, not written out
+in hex by the server and read back by psycopg.
 From the second page on, each page is asked for before the one before it is handed on.
 
 **Decoding.** eventsourcing's mapper decodes the stored JSON with a Python hook on every
@@ -86,7 +88,7 @@ def pages(app, after: int = 0, stop: int | None = None, batch: int = PAGE,
 
 @retry((psycopg.InterfaceError, psycopg.OperationalError), max_attempts=RETRIES, wait=0.2)
 def _page(datastore, query: Composable, params: tuple) -> list[Row]:
-    with datastore.get_connection() as conn, conn.cursor(row_factory=psycopg.rows.tuple_row) as cursor:
+    with datastore.get_connection() as conn, conn.cursor(row_factory=psycopg.rows.tuple_row, binary=True) as cursor:
         cursor.execute(query, params, prepare=True)
         return cursor.fetchall()
 
@@ -94,8 +96,8 @@ def _page(datastore, query: Composable, params: tuple) -> list[Row]:
 def _pages_ahead(datastore, query: Composable, arguments, after: int, batch: int) -> Iterator[list[Row]]:
     """Pages after ``after``, each asked for (in psycopg's pipeline mode) before the one before it is yielded."""
     with datastore.get_connection() as conn, conn.pipeline(), \
-            conn.cursor(row_factory=psycopg.rows.tuple_row) as ahead, \
-            conn.cursor(row_factory=psycopg.rows.tuple_row) as current:
+            conn.cursor(row_factory=psycopg.rows.tuple_row, binary=True) as ahead, \
+            conn.cursor(row_factory=psycopg.rows.tuple_row, binary=True) as current:
         ahead.execute(query, arguments(after), prepare=True)
         while True:
             ahead, current = current, ahead
