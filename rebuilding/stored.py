@@ -25,10 +25,10 @@ its own, or originator ids stored as text.
 import re
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
-from itertools import repeat
+from itertools import chain
 from operator import itemgetter
 from uuid import UUID
 
@@ -197,23 +197,33 @@ class Decoder:
 
     def envelopes(self, rows: list[Row], generation: int | None = None) -> Iterator[Envelope]:
         """The envelopes of stored events: in their current version, or in ``generation`` (left out if they have
-        none there). Those the chunk's work (``_made``) could not make come from the mapper, in their turn."""
-        slow, classes = self._slow, self.classes
+        none there). Made ``CHUNK`` rows at a time (``_made``); those it could not make come from the mapper,
+        in their turn. A chunk made whole is handed on as its list, with no Python code run per envelope."""
+        return chain.from_iterable(self._chunks(rows, generation))
+
+    def _chunks(self, rows: list[Row], generation: int | None) -> Iterator[Iterable[Envelope]]:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start:start + CHUNK]
-            for row, envelope in zip(chunk, self._made(chunk) if self.fast else repeat(None)):
-                if envelope is None:
-                    envelope = slow(row)
-                if generation is not None:
-                    event_class, version = (classes.get(row[3]) or self._class(row[3]))[:2]
-                    if generation < version:
-                        envelope = in_generation(envelope, event_class, generation)
-                        if envelope is None:
-                            continue
-                yield envelope
+            made, whole = self._made(chunk) if self.fast else ([None] * len(chunk), False)
+            yield made if whole and generation is None else self._completed(chunk, made, generation)
+            del made  # not held while the next chunk is made: see CHUNK
 
-    def _made(self, rows: list[Row]) -> list[Envelope | None]:
-        """The envelope of each row made from its stored JSON, or None where only the mapper can make it.
+    def _completed(self, rows: list[Row], made: list[Envelope | None], generation: int | None) -> Iterator[Envelope]:
+        slow, classes = self._slow, self.classes
+        for row, envelope in zip(rows, made):
+            if envelope is None:
+                envelope = slow(row)
+            if generation is not None:
+                event_class, version = (classes.get(row[3]) or self._class(row[3]))[:2]
+                if generation < version:
+                    envelope = in_generation(envelope, event_class, generation)
+                    if envelope is None:
+                        continue
+            yield envelope
+
+    def _made(self, rows: list[Row]) -> tuple[list[Envelope | None], bool]:
+        """The envelope of each row made from its stored JSON, or None where only the mapper can make it; and
+        whether it made them all.
 
         Rows a ``CHUNK`` at a time, as that is what a replay spends its time on: one loop with its
         names at hand, the chunk's event ids made together (``event_ids``), and its times checked
@@ -267,6 +277,7 @@ class Decoder:
                 "data": data,
             })
             add_time(time)
+        whole = len(times) == len(rows)
         if not _utc_times(times):
             matches_utc = _UTC_ISO.fullmatch
             for at, envelope in enumerate(made):
@@ -274,8 +285,8 @@ class Decoder:
                     try:
                         envelope["time"] = datetime.fromisoformat(envelope["time"]).isoformat()
                     except Exception:
-                        made[at] = None
-        return made
+                        made[at], whole = None, False
+        return made, whole
 
     def _class(self, topic: str) -> tuple[type, int, str, str, str]:
         event_class = resolve_topic(topic)
