@@ -190,6 +190,7 @@ class Decoder:
         self.fast = type(mapper) is Mapper and type(transcoder) is JSONTranscoder and self.text_ids
         self.values = {name: read for name, (kind, read) in _STOCK.items()
                        if self.fast and type(transcoder.names.get(name)) is kind}
+        self.fast = self.fast and "datetime_iso" in self.values  # each event's timestamp is read so
         self.unwrap = [step for step in (getattr(mapper, "cipher", None) and mapper.cipher.decrypt,
                                          getattr(mapper, "compressor", None) and mapper.compressor.decompress)
                        if step]

@@ -23,7 +23,7 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.domain import Aggregate, CanMutateAggregate
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import DatetimeAsISO, Notification
 
 from rebuilding import config, stored
 from rebuilding.envelope import _INTERNAL_ATTRIBUTES, SPECVERSION, TYPE_PREFIX, event_id, event_ids, plain, to_envelope
@@ -265,6 +265,27 @@ def test_a_page_of_mixed_events_replays_as_the_mapper_and_to_envelope_made_each(
                     if (envelope := as_before("surveys", mapper, n, generation)) is not None]
         assert json.dumps(list(decoder.envelopes(rows, generation))) == json.dumps(expected), generation
     assert 0 < decoder.slow < len(rows)
+
+
+class ShiftedTimes(DatetimeAsISO):
+    """A transcoding of datetimes of an application's own: it reads each an hour later than written."""
+
+    def decode(self, data):
+        return super().decode(data) + timedelta(hours=1)
+
+
+def test_an_application_reading_times_its_own_way_has_every_event_read_by_its_mapper():
+    mapper = Application(env=IN_MEMORY).mapper
+    mapper.transcoder.names["datetime_iso"] = ShiftedTimes()
+    counter = sample.Counter(label="x")
+    counter.increment(by=2)
+    notifications = [stored_notification(mapper, event, position)
+                     for position, event in enumerate(counter.collect_events(), 1)]
+    rows = [(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in notifications]
+    decoder = counting(decoder_of("surveys", mapper))
+    expected = [as_before("surveys", mapper, n, None) for n in notifications]
+    assert json.dumps(list(decoder.envelopes(rows))) == json.dumps(expected)
+    assert decoder.slow == len(rows)
 
 
 def test_an_event_stored_at_an_older_version_of_its_class_is_upcast_as_before():
