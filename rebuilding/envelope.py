@@ -4,11 +4,13 @@ The same envelope is published to RabbitMQ, printed by the audit tools and fed
 to every projection, so all of them see the events exactly as subscribers do.
 """
 
+import binascii
 import dataclasses
 import enum
 import hashlib
 import re
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -32,23 +34,51 @@ def event_names(event: object) -> tuple[str, str]:
     return snake_case(aggregate.rpartition(".")[2]), snake_case(name)
 
 
-def event_id(originator_id: uuid.UUID, originator_version: int) -> str:
+def event_id(originator_id: uuid.UUID | str, originator_version: int) -> str:
     """Stable across re-publication, so subscribers can drop duplicates by id.
 
     ``str(uuid.uuid5(namespace, "<originator id>:<version>"))``, computed without the UUID
-    object (a replay makes one per event): SHA-1 of the namespace and the name, with the
-    version (5) and the RFC 4122 variant bits set, in the 8-4-4-4-12 form.
+    object: SHA-1 of the namespace and the name, with the version (5) and the RFC 4122
+    variant bits set, in the 8-4-4-4-12 form. ``event_ids`` makes a page of them at once.
     """
-    return _uuid5_text(f"{originator_id}:{originator_version}")
+    text = hashlib.sha1(_NAMESPACE_BYTES + f"{originator_id}:{originator_version}".encode()).hexdigest()
+    return f"{text[:8]}-{text[8:12]}-5{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-{text[20:32]}"
 
 
 # The variant's digit: its two high bits 10, then the two low bits of the digest's.
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+_VARIANT_BYTES = bytes.maketrans(b"0123456789abcdef", b"89ab89ab89ab89ab")
+_VERSIONS = [b"%d" % version for version in range(1024)]
+_SHA1_HEX = 40
+_ID_LINE = b"00000000-0000-5000-0000-000000000000\n"
+# Where each hex digit of the digest that an id shows goes in its line: all but the version's (12, a 5 in the
+# line already) and the variant's (16, translated); the line's dashes and newline are in place already.
+_ID_DIGITS = list(zip([*range(0, 8), *range(9, 13), *range(15, 18), *range(20, 23), *range(24, 36)],
+                      [*range(0, 8), *range(8, 12), *range(13, 16), *range(17, 20), *range(20, 32)]))
 
 
-def _uuid5_text(name: str) -> str:
-    text = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
-    return f"{text[:8]}-{text[8:12]}-5{text[13:16]}-{_VARIANT[text[16]]}{text[17:20]}-{text[20:32]}"
+def event_ids(originator_ids: Iterable[str], originator_versions: Iterable[int]) -> list[str]:
+    """``event_id`` of each originator id (as text) and version: a replay's page of them, in a third of the time.
+
+    The SHA-1 of each, with the namespace and ``<originator id>:`` made once for a run of one
+    aggregate's events; then every id written out together: the digests' hex digits copied
+    into lines of ids one position at a time (36 slice copies a page, not 5 slices an id).
+    """
+    digests, sha1, prefix, last = [], hashlib.sha1, b"", None
+    append = digests.append
+    for originator_id, version in zip(originator_ids, originator_versions):
+        if originator_id != last:
+            last, prefix = originator_id, _NAMESPACE_BYTES + originator_id.encode() + b":"
+        append(sha1(prefix + (_VERSIONS[version] if 0 <= version < 1024 else b"%d" % version)).digest())
+    count, line = len(digests), len(_ID_LINE)
+    hexed = binascii.hexlify(b"".join(digests))
+    lines = bytearray(_ID_LINE * count)
+    for at, digit in _ID_DIGITS:
+        lines[at::line] = hexed[digit::_SHA1_HEX]
+    lines[19::line] = hexed[16::_SHA1_HEX].translate(_VARIANT_BYTES)
+    ids = lines.decode().split("\n")
+    ids.pop()
+    return ids
 
 
 def plain(value: Any) -> Any:
@@ -103,7 +133,7 @@ def to_envelope(service: str, position: int, event: Any) -> Envelope:
     subject = str(event.originator_id)
     return {
         "specversion": SPECVERSION,
-        "id": _uuid5_text(f"{subject}:{event.originator_version}"),
+        "id": event_id(subject, event.originator_version),
         "source": kind.source,
         "type": kind.type,
         "subject": subject,

@@ -23,10 +23,10 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.cryptography import AESCipher
 from eventsourcing.domain import Aggregate, CanMutateAggregate
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import DatetimeAsISO, Notification
 
 from rebuilding import config, stored
-from rebuilding.envelope import _INTERNAL_ATTRIBUTES, SPECVERSION, TYPE_PREFIX, event_id, plain, to_envelope
+from rebuilding.envelope import _INTERNAL_ATTRIBUTES, SPECVERSION, TYPE_PREFIX, event_id, event_ids, plain, to_envelope
 from rebuilding.eventstore import IN_MEMORY
 from rebuilding.versions import for_generation
 from tests.audit import notes
@@ -130,6 +130,21 @@ def test_the_event_id_is_uuid5_of_the_originator_and_its_version():
         assert event_id(originator, version) == str(uuid.uuid5(_NAMESPACE, f"{originator}:{version}"))
 
 
+def test_a_page_of_event_ids_is_uuid5_of_each_originator_and_version():
+    rng = random.Random(11)
+    for size in (0, 1, 2, 7, 1000):
+        originators = [uuid.UUID(int=rng.getrandbits(128)) for _ in range(max(1, size // 5))]
+        pairs, versions = [], {}
+        while len(pairs) < size:  # runs of one aggregate's events, and aggregates interleaved
+            originator = rng.choice(originators)
+            for _ in range(rng.randint(1, 4)):
+                versions[originator] = versions.get(originator, rng.choice([0, 1, 1020, 2**40])) + 1
+                pairs.append((originator, rng.choice([versions[originator], rng.randint(0, 2**63 - 1)])))
+        pairs = pairs[:size]
+        made = event_ids([str(originator) for originator, _ in pairs], [version for _, version in pairs])
+        assert made == [str(uuid.uuid5(_NAMESPACE, f"{originator}:{version}")) for originator, version in pairs]
+
+
 # What eventsourcing's stock transcoder stores (JSON, UUIDs, Decimals, datetimes); and odd values: what orjson refuses
 # or reads otherwise (NaN, an integer past 64 bits), and what no transcoding reads.
 STORED_VALUES = [
@@ -218,6 +233,59 @@ def test_a_replay_makes_from_the_stored_json_the_envelope_the_mapper_and_to_enve
     assert compared > 40 * 29 * 2
     slow = sum(decoder.slow for decoder in decoders.values())
     assert slow <= odd_reads, "the replay left to the mapper events it can read itself"
+
+
+@pytest.mark.parametrize("settings", [{}, CIPHERED], ids=["plain JSON", "compressed and encrypted"])
+def test_a_page_of_mixed_events_replays_as_the_mapper_and_to_envelope_made_each(settings):
+    """One page with events the replay makes itself, events it leaves to the mapper, times it rewrites (in Z) or
+    keeps (whole seconds), runs of one aggregate's events: the page's work (its ids, its times) gives each its own."""
+    mapper = Application(env={**IN_MEMORY, **settings}).mapper
+    rng = random.Random(20261208)
+    classes = [(service, event_class) for service, event_class in event_classes() if service == "surveys"]
+    rows, notifications = [], []
+    while len(rows) < 300:
+        service, event_class = rng.choice(classes)
+        event, _ = stored_sample_event(event_class, rng)
+        for _ in range(rng.randint(1, 3)):  # the same aggregate again, at its next versions
+            notification = stored_notification(mapper, event, len(rows) + 1)
+            if not settings and rng.random() < 0.1:  # a time written otherwise than isoformat() writes it
+                notification = Notification(**{**notification.__dict__,
+                                                "state": notification.state.replace(b'+00:00"', b'Z"', 1)})
+            try:
+                as_before(service, mapper, notification, None)
+            except Exception:
+                break  # a value no transcoding reads would end the page: the single-event test has those
+            notifications.append(notification)
+            rows.append((notification.id, str(notification.originator_id), notification.originator_version,
+                         notification.topic, notification.state))
+            object.__setattr__(event, "originator_version", event.originator_version + 1)
+    decoder = counting(decoder_of("surveys", mapper))
+    for generation in (None, 1, 2):
+        expected = [envelope for n in notifications
+                    if (envelope := as_before("surveys", mapper, n, generation)) is not None]
+        assert json.dumps(list(decoder.envelopes(rows, generation))) == json.dumps(expected), generation
+    assert 0 < decoder.slow < len(rows)
+
+
+class ShiftedTimes(DatetimeAsISO):
+    """A transcoding of datetimes of an application's own: it reads each an hour later than written."""
+
+    def decode(self, data):
+        return super().decode(data) + timedelta(hours=1)
+
+
+def test_an_application_reading_times_its_own_way_has_every_event_read_by_its_mapper():
+    mapper = Application(env=IN_MEMORY).mapper
+    mapper.transcoder.names["datetime_iso"] = ShiftedTimes()
+    counter = sample.Counter(label="x")
+    counter.increment(by=2)
+    notifications = [stored_notification(mapper, event, position)
+                     for position, event in enumerate(counter.collect_events(), 1)]
+    rows = [(n.id, str(n.originator_id), n.originator_version, n.topic, n.state) for n in notifications]
+    decoder = counting(decoder_of("surveys", mapper))
+    expected = [as_before("surveys", mapper, n, None) for n in notifications]
+    assert json.dumps(list(decoder.envelopes(rows))) == json.dumps(expected)
+    assert decoder.slow == len(rows)
 
 
 def test_an_event_stored_at_an_older_version_of_its_class_is_upcast_as_before():
