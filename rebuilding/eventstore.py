@@ -12,6 +12,8 @@ from typing import ClassVar
 
 from eventsourcing.application import AggregateNotFoundError, Application, LRUCache, project_aggregate
 from eventsourcing.persistence import IntegrityError, Notification
+from psycopg import ClientCursor
+from psycopg.pq import TransactionStatus
 from psycopg.sql import SQL, Identifier
 
 from rebuilding import chain, config, db, idempotency, stored
@@ -182,9 +184,14 @@ class Contention:
             yield
             return
         try:
-            with self.datastore.transaction(commit=False) as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(aggregate_id),))
-                yield
+            with self.datastore.get_connection() as conn:
+                # BEGIN and the lock in one simple-protocol message: one round trip, not two.
+                ClientCursor(conn).execute("BEGIN; SELECT pg_advisory_xact_lock(%s)", (lock_key(aggregate_id),))
+                try:
+                    yield
+                finally:
+                    if conn.info.transaction_status != TransactionStatus.IDLE:
+                        conn.execute("ROLLBACK")  # the lock goes with it
         finally:
             self._turns.release()
 
