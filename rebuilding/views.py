@@ -7,7 +7,7 @@ applying an event twice, and an operator's rebuild can run while they do.
 """
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -73,6 +73,19 @@ class Checkpoint(PostgresTrackingRecorder):
         )
 
 
+@dataclass(frozen=True, eq=False)
+class Gathered:
+    """A statement that takes the rows of many events at once, through ``unnest``: one per run.
+
+    ``statement`` has one ``%s`` per column, each given the column's values as an array.
+    ``merge`` combines a row with a later one of the same key (counts add up); without it, a
+    key seen again sends what was gathered first, so that the later row applies after it.
+    """
+
+    statement: str
+    merge: Callable[[tuple, tuple], tuple] | None = None
+
+
 class ProjectionFailed(Exception):
     """A read model could not apply an event: its transaction is rolled back, its position kept."""
 
@@ -105,6 +118,11 @@ class Projection(Checkpoint):
     """The process that keeps it: the service's own ("service"), or "mail", the service's mail
     sender (``rebuilding mail``), so that the service's process never pays for mail."""
 
+    def __init__(self, datastore: PostgresDatastore):
+        self._gathering: dict[int, dict[Gathered, dict]] = {}
+        """The rows gathered so far in each pipelined run, by its cursor: statement → key → row."""
+        super().__init__(datastore)
+
     def read_model_ddl(self) -> list[SQL]:
         return [SQL(ddl.replace("{schema}", self._schema_sql())) for ddl in self.tables]
 
@@ -116,29 +134,67 @@ class Projection(Checkpoint):
 
         A run of several events is sent to PostgreSQL as a pipeline: each handler's statements
         go without waiting for the one before to be answered, which was most of a catch-up's
-        time (a round trip per statement). An error in a pipeline surfaces later than the
-        statement that caused it, so on any failure the run is undone to a savepoint and
-        applied again one statement at a time, to name the event that fails.
+        time (a round trip per statement), and the rows that handlers ``gather`` go in one
+        statement for the run. An error in a pipeline surfaces later than the statement that
+        caused it, so on any failure the run is undone to a savepoint and applied again one
+        statement at a time, to name the event that fails.
         """
         fresh = [envelope for envelope in envelopes if envelope["position"] > step.last]
-        if len(fresh) > 1 and self.pipelined and self._applied_in_pipeline(step.cursor, fresh):
-            pass
-        else:
+        if not (len(fresh) > 1 and self.pipelined and self._applied_in_pipeline(step, fresh)):
             self._apply_each(step.cursor, fresh)
-        if fresh:
-            step.advance(fresh[-1]["position"])
+            if fresh:
+                step.advance(fresh[-1]["position"])
         return len(fresh)
 
-    def _applied_in_pipeline(self, cursor: Cursor, envelopes: list[Envelope]) -> bool:
-        cursor.execute("SAVEPOINT rebuilding_pipeline")
+    def _applied_in_pipeline(self, step: Step, envelopes: list[Envelope]) -> bool:
+        """The run, its position and the savepoint around them in one pipeline: one round trip."""
+        cursor, last = step.cursor, step.last
         try:
             with cursor.connection.pipeline():
-                self._apply_each(cursor, envelopes)
+                cursor.execute("SAVEPOINT rebuilding_pipeline")
+                self._gathering[id(cursor)] = {}
+                try:
+                    self._apply_each(cursor, envelopes)
+                    self._send_gathered(cursor)
+                finally:
+                    self._gathering.pop(id(cursor), None)
+                step.advance(envelopes[-1]["position"])
+                cursor.execute("RELEASE SAVEPOINT rebuilding_pipeline")
         except Exception:
             cursor.execute("ROLLBACK TO SAVEPOINT rebuilding_pipeline")
+            step.last = last
             return False
-        cursor.execute("RELEASE SAVEPOINT rebuilding_pipeline")
         return True
+
+    def gather(self, cursor: Cursor, gathered: Gathered, key, row: tuple) -> None:
+        """Add a row to ``gathered``'s statement, sent once for the run, in order with the handlers' others.
+
+        Outside a pipelined run (one event, or a run applied again one event at a time) the row goes at once.
+        """
+        pending = self._gathering.get(id(cursor))
+        if pending is None:
+            self._send(cursor, gathered, [row])
+            return
+        if pending and gathered not in pending:
+            self._send_gathered(cursor)  # another statement's rows go first, in the order they came
+        rows = pending.setdefault(gathered, {})
+        if key in rows:
+            if gathered.merge is None:
+                self._send_gathered(cursor)
+                rows = pending.setdefault(gathered, {})
+            else:
+                row = gathered.merge(rows[key], row)
+        rows[key] = row
+
+    def _send_gathered(self, cursor: Cursor) -> None:
+        pending = self._gathering.get(id(cursor))
+        if pending:
+            for gathered, rows in pending.items():
+                self._send(cursor, gathered, list(rows.values()))
+            pending.clear()
+
+    def _send(self, cursor: Cursor, gathered: Gathered, rows: list[tuple]) -> None:
+        cursor.execute(gathered.statement.replace("{schema}", self._schema_sql()), [list(c) for c in zip(*rows)])
 
     def _apply_each(self, cursor: Cursor, envelopes: list[Envelope]) -> None:
         for envelope in envelopes:
@@ -162,7 +218,8 @@ class Projection(Checkpoint):
         return [m.group(1) for ddl in self.tables for m in _TABLE_NAME.finditer(ddl)]
 
     def execute(self, cursor: Cursor, statement: str, params: Iterable = ()) -> None:
-        """Run a statement in a step; ``{schema}`` names this service's schema."""
+        """Run a statement in a step, after the rows gathered before it; ``{schema}`` names this service's schema."""
+        self._send_gathered(cursor)
         cursor.execute(statement.replace("{schema}", self._schema_sql()), tuple(params))
 
     def query(self, statement: str, params: Iterable = ()) -> list[dict]:

@@ -5,7 +5,7 @@ What labs knows of the registry is ``rebuilding.registry_facts.RegistryFacts``.
 
 from psycopg.types.json import Jsonb
 
-from rebuilding.views import Projection
+from rebuilding.views import Gathered, Projection
 from services.labs.domain import session_hours
 
 
@@ -65,12 +65,15 @@ class LabCatalogue(Projection):
     def on_lab_cancelled(self, cursor, event):
         self._status(cursor, event, "cancelled")
 
+    # A run of enrolments changes each lab's counts once, by their sum.
+    _COUNTS = Gathered(
+        "UPDATE {schema}.labs SET enrolled = labs.enrolled + d.enrolled, waitlisted = labs.waitlisted + d.waitlisted"
+        " FROM unnest(%s::uuid[], %s::integer[], %s::integer[]) AS d(id, enrolled, waitlisted) WHERE labs.id = d.id",
+        merge=lambda a, b: (a[0], a[1] + b[1], a[2] + b[2]),
+    )
+
     def _count(self, cursor, event, enrolled=0, waitlisted=0):
-        self.execute(
-            cursor,
-            "UPDATE {schema}.labs SET enrolled = enrolled + %s, waitlisted = waitlisted + %s WHERE id = %s",
-            (enrolled, waitlisted, event["subject"]),
-        )
+        self.gather(cursor, self._COUNTS, event["subject"], (event["subject"], enrolled, waitlisted))
 
     def on_lab_enrolment_confirmed(self, cursor, event):
         self._count(cursor, event, enrolled=1)
@@ -125,18 +128,21 @@ class Participation(Projection):
         "ALTER TABLE {schema}.enrolments ADD COLUMN IF NOT EXISTS requested_at timestamptz",
     )
 
+    # A run of enrolments is one statement (a person enrolled twice in a run sends the first before the second).
+    _ENROLMENTS = Gathered(
+        "INSERT INTO {schema}.enrolments (lab_id, person_id, status, since, role, ambito_id, comune_istat, ats,"
+        " requested_at) SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[], %s::text[],"
+        " %s::text[], %s::text[], %s::text[], %s::timestamptz[])"
+        " ON CONFLICT (lab_id, person_id) DO UPDATE SET status = EXCLUDED.status, since = EXCLUDED.since,"
+        " role = EXCLUDED.role, ambito_id = EXCLUDED.ambito_id, comune_istat = EXCLUDED.comune_istat,"
+        " ats = EXCLUDED.ats, requested_at = EXCLUDED.requested_at",
+    )
+
     def _enrol(self, cursor, event, status):
         data = event["data"]
-        self.execute(
-            cursor,
-            "INSERT INTO {schema}.enrolments (lab_id, person_id, status, since, role, ambito_id, comune_istat, ats,"
-            " requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (lab_id, person_id) DO UPDATE SET status = EXCLUDED.status, since = EXCLUDED.since,"
-            " role = EXCLUDED.role, ambito_id = EXCLUDED.ambito_id, comune_istat = EXCLUDED.comune_istat,"
-            " ats = EXCLUDED.ats, requested_at = EXCLUDED.requested_at",
-            (event["subject"], data["person_id"], status, event["position"], data["role"], data["ambito_id"],
-             data["comune_istat"], data["ats"], event.get("time")),
-        )
+        self.gather(cursor, self._ENROLMENTS, (event["subject"], data["person_id"]),
+                    (event["subject"], data["person_id"], status, event["position"], data["role"], data["ambito_id"],
+                     data["comune_istat"], data["ats"], event.get("time")))
 
     def _set_status(self, cursor, event, status):
         self.execute(

@@ -232,6 +232,25 @@ def test_an_aggregate_whose_save_lost_to_another_instance_is_then_changed_under_
     assert not advisory_lock_held(app, counter)  # gone with the change's end
 
 
+def test_a_change_that_fails_under_the_shared_lock_leaves_neither_the_lock_nor_an_open_transaction(
+        app, other_instance, counter):
+    app._contention.seen(counter)  # as after a refused save
+
+    def failing(kept):
+        assert advisory_lock_held(app, counter)
+        raise Conflict("refused under the lock", {"reason": "test"})
+
+    with pytest.raises(Conflict):
+        app.change(counter, failing)
+    assert not advisory_lock_held(app, counter)
+    with app.recorder.datastore.get_connection() as conn:  # the pool's sessions are all back, none in a transaction
+        states = conn.execute("SELECT state FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                              " AND datname = current_database() AND application_name = %s",
+                              (conn.info.parameter_status("application_name") or "",)).fetchall()
+    assert all(row["state"] == "idle" for row in states)
+    assert other_instance.change(counter, increment) == 1  # and the aggregate is free for the other instance
+
+
 def test_a_kept_aggregate_leaves_the_repository_cache_so_that_it_is_held_once(app, counter):
     assert app.change(counter, increment) == 1
 
