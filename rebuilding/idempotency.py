@@ -48,7 +48,6 @@ import inspect
 import json
 import logging
 import re
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -195,12 +194,10 @@ class OutcomeRecorder(PostgresApplicationRecorder):
         self._insert_outcome = SQL("INSERT INTO {} ").format(table) + columns
         # One statement that is its own transaction and commits without waiting for the disk:
         # ``set_config(..., true)`` lasts until that commit, which reads it.
-        self._insert_answers_async = SQL(
+        self._insert_answer_async = SQL(
             "WITH async AS (SELECT set_config('synchronous_commit', 'off', true))"
             " INSERT INTO {} (caller, key, step, fingerprint, outcome)"
-            " SELECT a.* FROM async, unnest(%s::text[], %s::text[], %s::integer[], %s::text[], %s::text[])"
-            " AS a(caller, key, step, fingerprint, outcome) ON CONFLICT DO NOTHING").format(table)
-        self.answers = Answers(self)
+            " SELECT %s, %s, %s, %s, %s FROM async ON CONFLICT DO NOTHING").format(table)
         self._select_outcomes = SQL(
             "SELECT step, fingerprint, outcome FROM {} WHERE (caller, key) IN ((%s, %s), (%s, %s))").format(table)
         self._select_step = self._select_outcomes + SQL(" AND step = %s")
@@ -305,56 +302,14 @@ class OutcomeRecorder(PostgresApplicationRecorder):
             rows = conn.execute(self._select_steps, (callers, keys, steps)).fetchall()
             return {(row["caller"], row["key"], row["step"]): (row["fingerprint"], row["outcome"]) for row in rows}
 
-    def insert_answers(self, outcomes: "Sequence[Outcome]") -> None:
-        """Record answers in one statement; a copy of a request that answered first keeps its own.
+    def insert_answer(self, outcome: Outcome) -> None:
+        """Record an answer; a copy of the request that answered first keeps its own.
 
         Not waiting for the disk: an answer lost in a crash is given again from the decisions.
         """
         with self.datastore.get_connection() as conn:
             assert conn.autocommit  # the statement is its own transaction, and sets its commit's mode
-            conn.execute(self._insert_answers_async, [list(column) for column in zip(*outcomes)], prepare=True)
-
-
-class Answers:
-    """Answers waiting to be recorded, written by one writer at a time, all that wait in one statement.
-
-    Each answer used to take a pooled session and a statement of its own, beside its reply.
-    Now the first answer to wait starts a writer (in a thread of the worker's service), which
-    writes whatever waits by then, and again until nothing does; answers that come meanwhile
-    wait for its next statement. A batch that fails is logged and dropped, as an answer that
-    failed alone was: the decisions are recorded, and a repeat is answered from them.
-    """
-
-    def __init__(self, recorder: OutcomeRecorder):
-        self.recorder = recorder
-        self._waiting: list[Outcome] = []
-        self._writing = False
-        self._guard = threading.Lock()
-
-    def add(self, outcome: Outcome, spawn: Callable[[Callable[[], None]], Any]) -> None:
-        with self._guard:
-            self._waiting.append(outcome)
-            if self._writing:
-                return
-            self._writing = True
-        try:
-            spawn(self._write)
-        except BaseException:
-            with self._guard:
-                self._writing = False
-            raise
-
-    def _write(self) -> None:
-        while True:
-            with self._guard:
-                batch, self._waiting = self._waiting, []
-                if not batch:
-                    self._writing = False
-                    return
-            try:
-                self.recorder.insert_answers(batch)
-            except Exception:
-                log.exception("could not record %d answers (%s)", len(batch), ", ".join(o.key for o in batch))
+            conn.execute(self._insert_answer_async, tuple(outcome), prepare=True)
 
 
 def encode(value) -> str:
@@ -433,10 +388,10 @@ class Command:
             result = function(*args, **kwargs)
         except DomainError as refusal:
             if self.recorded:
-                self._answer({"error": serialize(refusal)})
+                self.spawn(functools.partial(self._answer, {"error": serialize(refusal)}))
             raise
         kept = {"result": decode(self.kept)} if self.kept is not None else {"result": result}
-        self._answer(kept)
+        self.spawn(functools.partial(self._answer, kept))
         return result
 
     def outcome(self, step: int, text: str, withheld: bool) -> Outcome:
@@ -449,7 +404,7 @@ class Command:
         """Remember the answer, beside the reply rather than before it: an answer not recorded
         yet, or lost, is given again from the decisions, which are what must not be lost."""
         try:
-            self.app.recorder.answers.add(self.outcome(ANSWER, encode(payload), self.kept is not None), self.spawn)
+            self.app.recorder.insert_answer(self.outcome(ANSWER, encode(payload), self.kept is not None))
         except Exception:
             log.exception("%s could not record the answer to %s", self.service, self.key)
 
