@@ -179,6 +179,10 @@ class KeptChannels:
 
     KEEP = 32
     """Idle channels kept at most; more are closed once used."""
+    CONFIRM_TIMEOUT = 10.0
+    """Seconds to wait for RabbitMQ's confirm. A kept connection has no heartbeat, so one that a network
+    device dropped silently would otherwise leave the worker waiting for TCP to give up (many minutes);
+    past this the channel is dropped and the message sent once more on a new one."""
 
     def __init__(self, amqp_uri: str, ssl=None, login_method=None):
         self._connection = Connection(amqp_uri, ssl=ssl, login_method=login_method)
@@ -190,7 +194,8 @@ class KeptChannels:
         kept = self._idle.pop() if self._idle else None
         if kept is not None:
             try:
-                kept[1].basic_publish_confirm(message, exchange=exchange, routing_key=routing_key)
+                kept[1].basic_publish_confirm(message, exchange=exchange, routing_key=routing_key,
+                                              confirm_timeout=self.CONFIRM_TIMEOUT)
             except Exception:
                 self._close(kept)
             else:
@@ -198,7 +203,8 @@ class KeptChannels:
                 return
         kept = self._open()
         try:
-            kept[1].basic_publish_confirm(message, exchange=exchange, routing_key=routing_key)
+            kept[1].basic_publish_confirm(message, exchange=exchange, routing_key=routing_key,
+                                          confirm_timeout=self.CONFIRM_TIMEOUT)
         except BaseException:
             self._close(kept)
             raise
