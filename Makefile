@@ -44,6 +44,7 @@ bench: install infra
 	$(BIN)/python -m bench.registry
 	$(BIN)/python -m bench.chain
 	$(BIN)/python -m bench.enrollment
+	$(BIN)/python -m bench.floor
 	$(BIN)/python -m bench.reads
 	$(BIN)/python -m bench.mail
 	$(BIN)/python -m bench.hot_lab
