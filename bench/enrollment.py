@@ -151,16 +151,18 @@ def settled(labs: LabsApplication, mail_running: bool) -> None:
         time.sleep(0.1)
 
 
-def wait_for_gateway(base_url: str, token: str) -> None:
-    deadline = time.monotonic() + 60
+def wait_for_gateway(base_url: str, token: str, seconds: float = 60.0) -> None:
+    """Wait until ``GET /labs`` answers; an answer slower than 5 s counts as none yet (at national scale, labs
+    answers slowly while it catches up with the history)."""
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{base_url}/labs", headers={"Authorization": f"Bearer {token}"}, timeout=5).ok:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.2)
-    raise SystemExit("the gateway did not answer in 60 s: see the logs")
+    raise SystemExit(f"the gateway did not answer in {seconds:.0f} s: see the logs")
 
 
 def outside_subscriber(amqp: str, exchange: str, queue: str, expected: int, ready, results) -> None:

@@ -594,7 +594,7 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
     memory = Memory(processes)
     print(f"logs in {logs}\n", flush=True)
     try:
-        wait_for_gateway(base_url, token)
+        wait_for_gateway(base_url, token, seconds=CATCH_UP_TIMEOUT)
         print(f"{'the gateway answers, from the processes start':<44} {time.monotonic() - started:8.2f} s", flush=True)
         mail_running = enrollment.mail_sender_started(processes["mail"], logs / "mail.log")
         memory.read("started", "after seeding, the processes started")
