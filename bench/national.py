@@ -14,7 +14,7 @@ batch saves (as bench.registry and bench.enrollment do):
 Then it starts the platform's processes (bench.enrollment.start_processes, and the registry's
 relay) and times their read models and relays catching up with that history, beside a plain SQL
 scan of each log; runs bench.enrollment's burst (32 clients, 20 labs, through the gateway) beside
-the raw nameko echo, and reads through the gateway (GET /labs/{id}, GET /labs?ats=, GET /labs)
+the raw nameko echo, and reads through the gateway (GET /labs/{id}, GET /labs?ats=, GET /labs, a page of GET /labs)
 beside the echo; prints each process's resident memory (VmRSS, VmHWM) after the processes start,
 after the catch-up and after the benchmark, against MEMORY_LIMIT_MB; and checks that every lab's
 counts in the catalogue and in participation equal its events, and that the burst's answers equal
@@ -81,6 +81,8 @@ READS_ONE = 1000  # GET /labs/{id}
 COPY_CATCH_UP = 3600.0  # seconds the gateway's copy may take to catch up with the history
 READS_ATS = 200  # GET /labs?ats=
 READS_ALL = 40  # GET /labs: every lab
+READS_PAGED = 1000  # GET /labs?per_page=PER_PAGE&page=: a page of them
+PER_PAGE = 50
 LAB_EVENTS_PER_SAVE = 5000
 CATCH_UP_TIMEOUT = 3600.0
 RUN_ENV: dict[str, str] = {}  # the platform processes' environment
@@ -665,6 +667,13 @@ def run(settings, amqp: str, labs_count: int, people_count: int, failures: list[
         report(f"baseline: RPC answering the same {len(payload):,} labs", *kept[:2])
         ratio_line("GET /labs / RPC of the same answer", reads, kept)
         cpu.report(READS_ALL, "GET /labs")
+        pages = -(-len(payload) // PER_PAGE)
+        paged = [f"/labs?per_page={PER_PAGE}&page={rng.randint(1, pages)}" for _ in range(READS_PAGED)]
+        with CpuMeter(processes, settings) as cpu:
+            reads = gateway_reads(base_url, token, paged)
+        report(f"GET /labs?per_page={PER_PAGE}&page= via the gateway (1–{pages})", *reads[:2])
+        ratio_line("GET /labs, a page / echo", reads, echo, goal=1)
+        cpu.report(READS_PAGED, "page of GET /labs")
         restarted(processes)
         memory.read("end", "after the benchmark")
         print(flush=True)

@@ -7,7 +7,7 @@ on whom, is ``services/gateway/authorisation.py``'s table.
 
 from datetime import date
 
-from marshmallow import Schema, validate
+from marshmallow import Schema, fields, validate
 from rebuilding.rpc import RpcProxy
 from werkzeug.wrappers import Response
 
@@ -25,12 +25,17 @@ from services.registry.domain import ATS_CODES
 from services.registry.territory import ATS_NAMES
 
 STATUSES = ("draft", "published", "enrolment_closed", "running", "completed", "cancelled")
+PER_PAGE_MAX = 500
 
 
 class LabsQuery(Schema):
     ats = Text(validate=validate.OneOf(ATS_CODES))
     status = Text(validate=validate.OneOf(STATUSES))
     theme = Text()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000), metadata={
+        "description": "which page of `per_page` labs, from 1; a page shorter than `per_page` is the last"})
+    per_page = fields.Integer(validate=validate.Range(min=1, max=PER_PAGE_MAX), metadata={
+        "description": f"labs per page (1–{PER_PAGE_MAX}); without it, every lab the filters keep, in one answer"})
 
 
 def transition_route(action: str, summary: str, body=None):
@@ -93,13 +98,16 @@ class LabsRoutes:
         """The labs the caller may see, from the gateway's copy, or from labs while the copy cannot tell;
         ``links``: with the meeting links of the labs a participant is confirmed in (never in the public catalogue)."""
         filters = (query.get("ats"), query.get("status"), query.get("theme"))
+        per_page = query.get("per_page")
+        page = slice(None) if per_page is None else slice((query["page"] - 1) * per_page, query["page"] * per_page)
         labs = self.catalogue.list(*filters)
         if labs is None:
-            return access.catalogue(call(self.labs.list_labs, *filters), self._enrolled(access, links))
+            return access.catalogue(call(self.labs.list_labs, *filters), self._enrolled(access, links))[page]
         enrolled = self._enrolled(access, links, from_copy=True)
         if enrolled:  # a participant's own meeting links
-            return access.catalogue(labs, enrolled)
-        return self.catalogue.answer((route, filters, access.scope), lambda: access.catalogue(labs))
+            return access.catalogue(labs, enrolled)[page]
+        return self.catalogue.answer((route, filters, access.scope, page.start, page.stop),
+                                     lambda: access.catalogue(labs)[page])
 
     def _shown(self, access, lab_id: str, links: bool) -> dict:
         """One lab as the caller may see it, from the copy or from labs; 404 for one they may not."""

@@ -165,6 +165,33 @@ def test_labs_are_listed_with_seats_left_and_filtered(cast):
     assert staff.get("/labs", params={"status": "sleeping"}).status_code == 400
 
 
+def test_labs_are_listed_a_page_at_a_time_and_the_pages_make_up_the_list(cast):
+    staff = cast["staff"]
+    created = {created_lab(staff) for _ in range(3)}
+    wanted = {"ats": "bergamo", "status": "published"}
+
+    def paged():
+        whole = staff.get("/labs", params=wanted).json()
+        assert created <= {lab["id"] for lab in whole}
+        pages, number = [], 1
+        while True:
+            page = staff.get("/labs", params={**wanted, "per_page": 2, "page": number}).json()
+            pages += page
+            number += 1
+            if len(page) < 2:
+                break
+        assert [lab["id"] for lab in pages] == [lab["id"] for lab in whole]  # the copy may still be catching up
+        return whole
+
+    whole = eventually(paged)
+    assert staff.get("/labs", params={**wanted, "per_page": len(whole), "page": 2}).json() == []
+    assert len(cast["as"](cast["people"][0]).get("/catalogue/labs", params={"per_page": 1}).json()) == 1
+    for bad in ({"per_page": 0}, {"per_page": 501}, {"page": 0}, {"page": 100_001}, {"per_page": "tutti"},
+                {"page": "1.5"}, {"per_page": "2\x00"}, {"page": "9" * 40}):
+        refused = staff.get("/labs", params=bad)
+        assert refused.status_code == 400 and set(refused.json()["details"]) == set(bad), refused.text
+
+
 def test_programme_kpis_and_reports_count_participants_hours_and_the_ambiti_reached(cast):
     staff, auditor, (p1, p2, _) = cast["staff"], cast["auditor"], cast["people"]
     before = staff.get("/programme/kpis").json()
