@@ -14,16 +14,21 @@ In a database and a vhost of the run's own, beside the echo measured in the same
 - HTTP → the gateway → RPC → one INSERT into an events table, spread over LABS labs;
 - the same on one hot lab: the INSERT takes the lab's seat counter in the same statement, so the
   writes of that lab queue on its row, as any per-lab decision must;
-- the same spread INSERT with a NOTIFY, and a relay (a process of its own, woken by the NOTIFY)
-  publishing each new row to RabbitMQ with a confirm, to an outside pika subscriber: what "events
-  leave only from the event store" adds at the least, and the delay of that delivery;
+- the spread INSERT again, and the hot lab's, now **in commit order** (an advisory lock taken in the
+  statement, so that commit order is position order) with a NOTIFY, while a relay (woken by the
+  NOTIFY, publishing each page of new rows to RabbitMQ and waiting for its confirms together) and a
+  projector (one upsert of each lab's count and its position per page, in one transaction) follow
+  the table, each a process of its own; an outside pika subscriber times each event's arrival,
+  beside raw pika published during the same burst: what "events leave only from the event store"
+  and one read model add at the least;
 - the echo again at the end, to show how far the machine drifted during the run;
-and the CPU time each process (with its PostgreSQL backends) spent per request.
+and the CPU time each process (with its PostgreSQL backends) spent per request. At the end it
+checks that every request wrote its event, each hot lab gave every seat, and the subscriber and the
+projector had every event.
 
 Everything the platform adds beyond this (the token check, the lab's aggregate and its rules, the
-table lock that keeps commit order equal to position order, the command's recorded outcome, the
-relay publishing with confirms, the read models, the mail sender, the gateway's copy of the
-catalogue) costs CPU on the same two cores, so a figure here bounds what the platform can reach.
+command's recorded outcome, its second read model and the gateway's copy of the catalogue, the mail
+sender) costs CPU on the same two cores, so a figure here bounds what the platform can reach.
 """
 
 import eventlet
