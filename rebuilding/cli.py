@@ -124,7 +124,7 @@ def source_log(app, source: str, generation: int = 1):
     from rebuilding.followers import RemoteLog
 
     with ClusterRpcProxy({"AMQP_URI": config.amqp_uri()}, timeout=60) as rpc:
-        yield RemoteLog(source, rpc, generation)
+        yield RemoteLog(source, rpc, generation, page_timeout=60)
 
 
 def cmd_status(args) -> None:

@@ -22,12 +22,14 @@ from psycopg.sql import SQL, Identifier
 
 from rebuilding.envelope import Envelope
 from rebuilding.retry import Backoff
-from rebuilding.views import Projection, ProjectionFailed
+from rebuilding.views import Projection, ProjectionFailed, idle_allowed
 
 log = logging.getLogger(__name__)
 
 PAGE = 500
 """Events per RPC page of a remote log."""
+PAGE_TIMEOUT = 30.0
+"""Seconds a subscription waits for a page of its source's log."""
 BATCH = 1000
 """Events a follower applies in one transaction."""
 VOUCH_AGAIN = 30.0
@@ -39,9 +41,11 @@ service recorded and then stopped without clearing."""
 class RemoteLog:
     """Another service's notification log, paged over its ``events`` RPC."""
 
-    def __init__(self, source: str, rpc, generation: int = 1):
+    def __init__(self, source: str, rpc, generation: int = 1, page_timeout: float = PAGE_TIMEOUT):
+        """``page_timeout``: the longest a page may take, the timeout of the ``rpc`` proxy."""
         self.name = source
         self.rpc = rpc
+        self.page_timeout = page_timeout
         self.head = 0
         self.generation = generation
 
@@ -184,7 +188,7 @@ class Follower:
         return self.projection.apply(step, self.log.envelopes(after=step.last, stop=envelope["position"]))
 
     def _in_step(self, work) -> int:
-        with self.projection.step(self.log.name) as step:
+        with self.projection.step(self.log.name, idle_allowed=idle_allowed(self.log)) as step:
             applied = work(step)
         self.position = max(self.position, step.last)  # committed
         return applied

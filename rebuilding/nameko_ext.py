@@ -13,7 +13,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from rebuilding import config, idempotency, wakeups
 from rebuilding.errors import DomainError
-from rebuilding.followers import PAGE, Follower, Followers, MemoryHealth, RemoteLog, decode
+from rebuilding.followers import PAGE, PAGE_TIMEOUT, Follower, Followers, MemoryHealth, RemoteLog, decode
 from rebuilding.retry import Backoff
 from rebuilding.topology import (consumer_queue, dead_letters_of, generation_exchange, instance_queue,
                                  instance_queue_name, subscriber_queue)
@@ -22,8 +22,6 @@ log = logging.getLogger(__name__)
 
 PREFETCH = 100
 """Live events a subscription holds unacknowledged at once; it applies them one by one, in order."""
-PAGE_TIMEOUT = 30.0
-"""Seconds a subscription waits for a page of its source's log."""
 
 _nameko_rpc = nameko_rpc(expected_exceptions=DomainError)
 
@@ -102,6 +100,18 @@ class EventStore(DependencyProvider):
                     wakeup.wait(followers.idle_seconds(config.poll_interval()))
 
 
+def keep_alive(connection) -> None:
+    """Read what the broker sent on an idle ``connection`` (its heartbeats) and send ours when due: between
+    pieces of long work, so that RabbitMQ does not close a connection silent for two heartbeats.
+
+    With no consumer on it yet, nothing else comes."""
+    try:
+        connection.drain_events(timeout=0.001)
+    except socket.timeout:
+        pass
+    connection.heartbeat_check()
+
+
 class Subscription:
     """Keeps one read model of this service current with another service's log.
 
@@ -118,9 +128,11 @@ class Subscription:
     """Seconds without a live event after which the source's log is asked whether it holds more: a
     live event lost on its way (or never published) is applied, and the lag shown, within this time.
     Each look is an RPC that costs both services: with every event coming live, looks are rare."""
-    BROKER_SLICE = 10.0
+    HEARTBEAT = 30
+    """Seconds of the broker connection's heartbeat."""
+    BROKER_SLICE = HEARTBEAT / 3
     """Seconds the consumer waits on the broker at most before it looks after the connection's
-    heartbeat: a third of its 30 s, as RabbitMQ counts a peer silent for two heartbeats as gone."""
+    heartbeat: a third of it, as RabbitMQ counts a peer silent for two heartbeats as gone."""
 
     def __init__(self, store, projection, health=None):
         """``store`` gives ``container``, ``amqp_uri`` and ``running``: the ``EventStore``, or ``MemoryModels``.
@@ -158,7 +170,7 @@ class Subscription:
         backoff = Backoff()
         while self.store.running:
             try:
-                with Connection(self.store.amqp_uri, heartbeat=30) as connection, \
+                with Connection(self.store.amqp_uri, heartbeat=self.HEARTBEAT) as connection, \
                         ClusterRpcProxy({AMQP_URI_CONFIG_KEY: self.store.amqp_uri}, timeout=PAGE_TIMEOUT) as rpc:
                     self.follower.log = RemoteLog(self.projection.source, rpc, self.generation)
                     self._consume(connection)
@@ -179,7 +191,7 @@ class Subscription:
         self.queue(channel).declare()  # bound before the backfill: nothing published from now on is missed
         self._unbind_other_generations(connection)
         while self.follower.poll():
-            pass
+            keep_alive(connection)  # a national history takes minutes: RabbitMQ must not count us gone
         if self.follower.failing:
             raise RuntimeError("backfill failed")
         self.accepting = True

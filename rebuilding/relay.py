@@ -123,11 +123,9 @@ class Relay(Loop):
 
     def publish_batch(self) -> int:
         """Publish the next batch past the confirmed position; return its size."""
-        with self.checkpoint.step(self.app.name) as step:
-            # The step's transaction (its advisory lock and position) stays open while RabbitMQ confirms:
-            # allow it as long as the confirms may take, not the 5 s eventsourcing sets per session.
-            step.cursor.execute(f"SET LOCAL idle_in_transaction_session_timeout = "
-                                f"{int((self.channel.confirm_timeout + CONFIRM_SLACK) * 1000)}")
+        # The step's transaction (its advisory lock and position) stays open while RabbitMQ confirms:
+        # allow it as long as the confirms may take, not the 5 s eventsourcing sets per session.
+        with self.checkpoint.step(self.app.name, idle_allowed=self.channel.confirm_timeout + CONFIRM_SLACK) as step:
             notifications = list(islice(self.app.notifications(after=step.last, batch=self.batch_size),
                                         self.batch_size))
             for notification in notifications:

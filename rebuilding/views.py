@@ -53,12 +53,20 @@ class Checkpoint(PostgresTrackingRecorder):
         return []
 
     @contextmanager
-    def step(self, upstream: str) -> Iterator[Step]:
+    def step(self, upstream: str, idle_allowed: float | None = None) -> Iterator[Step]:
+        """A transaction under this checkpoint's lock, at its position.
+
+        ``idle_allowed``: seconds the transaction may wait between statements, for a step that waits on
+        something else while it holds the lock (RabbitMQ's confirms, a page of another service's log);
+        without it, eventsourcing's 5 s per session, after which PostgreSQL ends the session.
+        """
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                (f"{self.datastore.schema}.{self.name}",),
-            )
+            if idle_allowed is None:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.datastore.schema}.{self.name}",))
+            else:  # set in the lock's own statement: no round trip more
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s)),"
+                               " set_config('idle_in_transaction_session_timeout', %s, true)",
+                               (f"{self.datastore.schema}.{self.name}", str(int(idle_allowed * 1000))))
             yield Step(cursor, self, upstream, self._max_tracking_id(upstream, cursor) or 0)
 
     def position(self, upstream: str) -> int:
@@ -235,13 +243,25 @@ def chunks(iterable: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
+IDLE_SLACK = 10.0
+"""Seconds a step's transaction may stay idle beyond the longest a page of a remote log may take."""
+
+
+def idle_allowed(log) -> float | None:
+    """Seconds a step that reads ``log`` may wait between statements: a remote log's pages come over RPC
+    while the step's transaction is open, up to its ``page_timeout``; for a service's own log, None
+    (eventsourcing's 5 s per session)."""
+    page_timeout = getattr(log, "page_timeout", None)
+    return None if page_timeout is None else page_timeout + IDLE_SLACK
+
+
 def catch_up(log, projection: Projection, batch: int = 1000) -> int:
     """Apply the next batch of a log's events to ``projection``; return how many.
 
     ``log`` is a service's own application or a ``RemoteLog`` of another service:
     anything with a ``name`` and ``envelopes(after=, stop=, batch=)``.
     """
-    with projection.step(log.name) as step:
+    with projection.step(log.name, idle_allowed=idle_allowed(log)) as step:
         return projection.apply(step, islice(log.envelopes(after=step.last, batch=batch), batch))
 
 
@@ -277,7 +297,7 @@ class MemoryProjection:
         self.position = 0
 
     @contextmanager
-    def step(self, upstream: str) -> Iterator[Step]:
+    def step(self, upstream: str, idle_allowed: float | None = None) -> Iterator[Step]:
         yield Step(None, self, upstream, self.position)
 
     def apply(self, step: Step, envelopes: Iterable[Envelope]) -> int:

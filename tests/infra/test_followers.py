@@ -1,5 +1,7 @@
 """Each read model follows its log on its own: one that fails holds back no other, and says so."""
 
+from itertools import islice
+
 import pytest
 
 from rebuilding.cli import describe_status
@@ -8,6 +10,7 @@ from rebuilding.followers import Follower, ProjectionHealth
 from rebuilding.nameko_ext import EventStore, ServiceBase
 from rebuilding.views import Projection, ProjectionFailed, catch_up
 from tests.infra.sample import Counter, CounterApplication, CounterTotals
+from tests.infra.test_relay import idle_in_transaction_longer_than
 from tests.support import eventually, terminate_backends
 
 pytestmark = pytest.mark.integration
@@ -222,3 +225,41 @@ class PipelinedTotals(CounterTotals):
 
     def totals(self) -> dict:
         return {row["label"]: row["total"] for row in self.query("SELECT label, total FROM {schema}.pipelined_totals")}
+
+
+class SlowSource:
+    """Another service answering its log over RPC (``RemoteLog``'s proxy), slowly, as a busy one does: each
+    page comes only once a session of the test database has sat idle in its transaction for 1.5 s."""
+
+    def __init__(self, app):
+        self.app = app
+        self.pages = 0
+
+    def __getitem__(self, service):
+        return self
+
+    def events(self, after, limit, until=None, **versioned):
+        eventually(lambda: idle_in_transaction_longer_than(1.5), timeout=15)
+        self.pages += 1
+        return {"head": self.app.last_position(),
+                "events": list(islice(self.app.envelopes(after=after, stop=until), limit))}
+
+
+def test_a_follower_whose_source_is_slower_than_the_sessions_idle_limit_still_applies_its_events(database, unique):
+    app = CountersWithReadModels(env={"POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "1"})
+    totals = app.projection(CounterTotals)
+    while catch_up(app, totals):
+        pass
+    counter = Counter(label=f"slow-{unique}")
+    counter.increment(2)
+    app.save(counter)
+    new_events = app.last_position() - totals.position(app.name)
+    source = SlowSource(app)
+    follower = Follower(followers.RemoteLog(app.name, source), totals, app.projection_health)
+    try:
+        # The follower's transaction waits for the page; before, PostgreSQL ended it after 1 s, and
+        # the follower failed and started again, batch after batch, as at national scale.
+        assert follower.poll() == new_events > 0 and not follower.failing
+        assert totals.totals()[counter.label] == 2 and source.pages >= 1
+    finally:
+        app.close()

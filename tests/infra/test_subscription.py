@@ -5,11 +5,13 @@ publishes the live tail. The follower (``toolkit``) keeps counter totals.
 """
 
 import json
+import socket
 
 import pika
+from kombu import Connection
 import pytest
 
-from rebuilding.nameko_ext import EventStore, ServiceBase, Subscription
+from rebuilding.nameko_ext import EventStore, ServiceBase, Subscription, keep_alive
 from rebuilding.topology import MAX_DELIVERIES, consumer_queue, dead_letter_queue, service_exchange
 from tests.infra.sample import Counter, CounterApplication, CounterTotals, FollowerApplication
 from tests.support import RelayProcess, eventually
@@ -180,3 +182,25 @@ def test_the_queue_dead_letters_a_message_after_the_documented_number_of_deliver
         channel.queue_delete(queue)
         channel.queue_delete(dead_letter_queue(queue))
     assert deliveries == MAX_DELIVERIES
+
+
+def test_a_connection_looked_after_between_pieces_of_long_work_outlives_one_left_silent(broker):
+    # A subscription's backfill of a national history takes minutes on a connection that has no consumer
+    # yet; RabbitMQ closes a connection silent for two heartbeats, and the backfill started over.
+    with Connection(broker, heartbeat=2) as kept, Connection(broker, heartbeat=2) as silent:
+        kept.connect()
+        silent.connect()
+
+        def silent_one_closed() -> bool:
+            keep_alive(kept)  # between two pieces of the work
+            try:
+                silent.drain_events(timeout=0.2)
+            except socket.timeout:
+                return False
+            except Exception:  # RabbitMQ closed it: "missed heartbeats from client"
+                return True
+            return False
+
+        assert eventually(silent_one_closed, timeout=30)
+        keep_alive(kept)
+        assert kept.default_channel.queue_declare(queue="", exclusive=True).queue  # still open
