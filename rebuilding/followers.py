@@ -49,6 +49,10 @@ class RemoteLog:
         self.head = 0
         self.generation = generation
 
+    def longest_wait(self, events: int) -> float:
+        """Seconds the pages holding ``events`` events may take, one after the other."""
+        return self.page_timeout * max(1, -(-events // PAGE))
+
     def page(self, after: int, limit: int = PAGE, until: int | None = None) -> list[Envelope]:
         # Generation 1 is asked for as before, so a source that predates generations still answers.
         versioned = {} if self.generation == 1 else {"version": self.generation}
@@ -188,7 +192,8 @@ class Follower:
         return self.projection.apply(step, self.log.envelopes(after=step.last, stop=envelope["position"]))
 
     def _in_step(self, work) -> int:
-        with self.projection.step(self.log.name, idle_allowed=idle_allowed(self.log)) as step:
+        # A step reads a batch at most; a gap before a live event is a few events.
+        with self.projection.step(self.log.name, idle_allowed=idle_allowed(self.log, BATCH)) as step:
             applied = work(step)
         self.position = max(self.position, step.last)  # committed
         return applied

@@ -74,7 +74,7 @@ def replay(log, copy: Projection, stop: int | None = None, on_progress: Callable
     """Apply ``log`` (up to ``stop``) to ``copy``, one short transaction a batch; return how many."""
     total = 0
     while True:
-        with copy.step(log.name, idle_allowed=idle_allowed(log)) as step:
+        with copy.step(log.name, idle_allowed=idle_allowed(log, batch)) as step:
             applied = copy.apply(step, islice(log.envelopes(after=step.last, stop=stop, batch=batch), batch))
             reached = step.last
         total += applied

@@ -247,12 +247,12 @@ IDLE_SLACK = 10.0
 """Seconds a step's transaction may stay idle beyond the longest a page of a remote log may take."""
 
 
-def idle_allowed(log) -> float | None:
-    """Seconds a step that reads ``log`` may wait between statements: a remote log's pages come over RPC
-    while the step's transaction is open, up to its ``page_timeout``; for a service's own log, None
-    (eventsourcing's 5 s per session)."""
-    page_timeout = getattr(log, "page_timeout", None)
-    return None if page_timeout is None else page_timeout + IDLE_SLACK
+def idle_allowed(log, events: int) -> float | None:
+    """Seconds a step that reads up to ``events`` of ``log`` may wait between statements: a remote log's
+    pages come over RPC while the step's transaction is open, one after the other before the first is
+    applied (``longest_wait``); for a service's own log, None (eventsourcing's 5 s per session)."""
+    longest_wait = getattr(log, "longest_wait", None)
+    return None if longest_wait is None else longest_wait(events) + IDLE_SLACK
 
 
 def catch_up(log, projection: Projection, batch: int = 1000) -> int:
@@ -261,7 +261,7 @@ def catch_up(log, projection: Projection, batch: int = 1000) -> int:
     ``log`` is a service's own application or a ``RemoteLog`` of another service:
     anything with a ``name`` and ``envelopes(after=, stop=, batch=)``.
     """
-    with projection.step(log.name, idle_allowed=idle_allowed(log)) as step:
+    with projection.step(log.name, idle_allowed=idle_allowed(log, batch)) as step:
         return projection.apply(step, islice(log.envelopes(after=step.last, batch=batch), batch))
 
 
