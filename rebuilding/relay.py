@@ -31,6 +31,7 @@ from rebuilding.envelope import routing_key
 from rebuilding.loops import Loop
 from rebuilding.retry import TransientError, describe
 from rebuilding.versions import exchange_name, for_generation
+from rebuilding.views import IDLE_SLACK
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,6 @@ AMQP_HEARTBEAT = 30
 """Seconds of the broker connection's heartbeat; an idle relay reads from the broker every third of it
 (RabbitMQ counts a peer silent for two heartbeats as gone), as often as it beats and polls by default."""
 BROKER_READ = AMQP_HEARTBEAT / 3
-
-
-CONFIRM_SLACK = 10.0
-"""Seconds a relay's transaction may stay idle beyond its confirm timeout, before PostgreSQL ends it."""
 
 
 class NotConfirmed(TransientError):
@@ -125,7 +122,7 @@ class Relay(Loop):
         """Publish the next batch past the confirmed position; return its size."""
         # The step's transaction (its advisory lock and position) stays open while RabbitMQ confirms:
         # allow it as long as the confirms may take, not the 5 s eventsourcing sets per session.
-        with self.checkpoint.step(self.app.name, idle_allowed=self.channel.confirm_timeout + CONFIRM_SLACK) as step:
+        with self.checkpoint.step(self.app.name, idle_allowed=self.channel.confirm_timeout + IDLE_SLACK) as step:
             notifications = list(islice(self.app.notifications(after=step.last, batch=self.batch_size),
                                         self.batch_size))
             for notification in notifications:

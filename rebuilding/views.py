@@ -244,7 +244,7 @@ def chunks(iterable: Iterable, size: int) -> Iterator[list]:
 
 
 IDLE_SLACK = 10.0
-"""Seconds a step's transaction may stay idle beyond the longest a page of a remote log may take."""
+"""Seconds a step's transaction may stay idle beyond the longest its wait may take (remote pages, confirms)."""
 
 
 def idle_allowed(log, events: int) -> float | None:
